@@ -1,0 +1,243 @@
+"""Settings: config/gateway.toml (or $GATEWAY_CONFIG), overridden by GATEWAY_* variables.
+
+Sections of the TOML file map to nested settings, and every key has an environment name made
+of the prefix, the section and the key: `[mqtt] url` is `GATEWAY_MQTT_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_PATH = Path("config/gateway.toml")
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "admin", "token", ""})
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line naming the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoint:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    """mqtt://user:pass@host:port, or mqtts:// for TLS."""
+    client_id: str = "iot-gateway"
+    """Fixed, so the broker keeps this gateway's persistent session across restarts."""
+    shared_group: str | None = None
+    """When set, subscribe as $share/<group>/<topic> so several gateways share the load."""
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+    ca_file: Path | None = None
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    max_inflight: int = Field(default=1000, ge=1, le=65535)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError("has an invalid port") from exc
+        return value
+
+    def endpoint(self) -> BrokerEndpoint:
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "mqtts"
+        return BrokerEndpoint(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def display_url(self) -> str:
+        """The URL without its password, for logs and the health endpoint."""
+        ep = self.endpoint()
+        user = f"{ep.username}@" if ep.username else ""
+        return f"{'mqtts' if ep.tls else 'mqtt'}://{user}{ep.host}:{ep.port}"
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///./var/gateway.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class TwilioSettings(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = Field(default=None, alias="from")
+    api_base_url: str = "https://api.twilio.com"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.account_sid and self.auth_token and self.from_number)
+
+
+class AlertSettings(_Section):
+    language: Literal["zh", "en"] = "zh"
+    send_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts per message before the dispatcher records it as failed."""
+    retry_backoff_s: float = Field(default=2.0, ge=0)
+    """First retry delay; doubles on each attempt."""
+
+
+class SourceSettings(_Section):
+    name: str
+    format: str
+    topics: list[str] = Field(min_length=1)
+    """Topic templates with {household} and {device} placeholders; the rest is matched literally
+    and '#' at the end matches any remaining levels."""
+    timezone: str | None = None
+    """Zone of timestamps the payload gives without an offset; None: use arrival time."""
+
+
+def default_sources() -> list[SourceSettings]:
+    return [
+        SourceSettings(
+            name="native",
+            format="native",
+            topics=[
+                "homes/{household}/{device}/telemetry",
+                "homes/{household}/{device}/event",
+                "homes/{household}/{device}/status",
+            ],
+        ),
+    ]
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    admin_token: SecretStr | None = None
+    """Bearer token with the admin role; required by `iot-gateway run`."""
+    timezone: str = "Asia/Shanghai"
+    """Households' default zone, for messages and for reasoning about days and nights."""
+    rules_file: Path | None = None
+    """Rule defaults; None: the built-in config/rules.toml."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    http: HttpSettings = HttpSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    alerts: AlertSettings = AlertSettings()
+    sources: list[SourceSettings] = Field(default_factory=default_sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the TOML file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    def require_admin_token(self) -> str:
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        if not token:
+            raise ConfigError("admin_token (GATEWAY_ADMIN_TOKEN): required to serve the API")
+        if self.environment == "production" and (
+            token.lower() in PLACEHOLDER_SECRETS or len(token) < 16
+        ):
+            raise ConfigError(
+                "admin_token (GATEWAY_ADMIN_TOKEN): a placeholder or short token is refused "
+                "in production; use at least 16 random characters"
+            )
+        return token
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    names = [str(part) for part in loc if not isinstance(part, int)]
+    if names[:2] == ["twilio", "from"]:
+        names[1] = "from"
+    return "GATEWAY_" + "_".join(names).upper()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = first["loc"]
+    key = ".".join(str(part) for part in loc) or "settings"
+    return f"{key} ({_env_name(loc)}): {first['msg']}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply GATEWAY_* variables and `overrides`; fail in one line."""
+    path = config_file or Path(os.environ.get("GATEWAY_CONFIG", DEFAULT_CONFIG_PATH))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif config_file is not None:
+        raise ConfigError(f"{path}: config file not found")
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
