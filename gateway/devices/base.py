@@ -1,0 +1,123 @@
+"""What a normaliser receives and returns, and the helpers every format shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway.devices.catalogue import InvalidValue, check_value, unit_of
+from gateway.models import DeviceKind, Metric, Reading
+
+# Event times further than this from arrival are refused: a device clock that is a day ahead
+# would otherwise push its readings past every "since last night" rule.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMessage:
+    """One MQTT message, already matched to a household and device by its source."""
+
+    household_id: str
+    device_id: str
+    subtopic: str
+    """Topic levels after the device id, e.g. "telemetry", "availability", "SENSOR"."""
+    payload: bytes
+    received_at: datetime
+    zone: ZoneInfo | None = None
+    """Zone for payload times that carry no offset; None means use the arrival time."""
+
+
+@dataclass(slots=True)
+class Normalised:
+    """Readings taken from one message, and what in it could not be used (and why)."""
+
+    readings: list[Reading] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class Rejected(Exception):
+    """The whole message is unusable; `code` is a short label for counters."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+Normaliser = Callable[[DeviceMessage], Normalised]
+
+
+def decode_json(payload: bytes) -> object:
+    """Parse a UTF-8 JSON payload or raise Rejected."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("invalid_encoding", "payload is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise Rejected("invalid_json", f"payload is not valid JSON: {exc}") from None
+
+
+def event_time(raw: object, message: DeviceMessage) -> datetime:
+    """The reading's event time: the payload's own when it names its zone, else arrival time.
+
+    Accepts epoch seconds (int/float) and ISO 8601 text; raises Rejected on nonsense.
+    """
+    if raw is None:
+        return message.received_at
+    ts: datetime
+    if isinstance(raw, bool):
+        raise Rejected("invalid_value", f"ts: expected epoch seconds or ISO 8601, got {raw!r}")
+    if isinstance(raw, int | float):
+        # Epoch milliseconds are a common device mistake; they are refused, not guessed.
+        try:
+            ts = datetime.fromtimestamp(float(raw), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise Rejected("invalid_value", f"ts: {raw!r} is not a possible time") from None
+    elif isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise Rejected("invalid_value", f"ts: {raw[:40]!r} is not ISO 8601") from None
+        if ts.tzinfo is None:
+            if message.zone is None:
+                return message.received_at
+            ts = ts.replace(tzinfo=message.zone)
+    else:
+        raise Rejected("invalid_value", "ts: expected epoch seconds or ISO 8601 text")
+    ts = ts.astimezone(UTC)
+    if ts < EARLIEST_TS or ts > message.received_at + MAX_CLOCK_AHEAD:
+        raise Rejected("invalid_value", f"ts: {ts.isoformat()} is not a possible event time")
+    return ts
+
+
+def add_reading(
+    out: Normalised,
+    message: DeviceMessage,
+    kind: DeviceKind | None,
+    metric: Metric,
+    raw: object,
+    ts: datetime,
+) -> None:
+    """Validate `raw` against the metric catalogue; append a reading or a problem."""
+    try:
+        value = check_value(metric, raw)
+    except InvalidValue as exc:
+        out.problems.append(str(exc))
+        return
+    out.readings.append(
+        Reading(
+            household_id=message.household_id,
+            device_id=message.device_id,
+            kind=kind,
+            metric=metric,
+            value=value,
+            unit=unit_of(metric),
+            ts=ts,
+        )
+    )
