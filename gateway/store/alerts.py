@@ -1,0 +1,195 @@
+"""Alert rows, their audit trail and their notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
+from gateway.store.tables import alert_events, alerts, notifications
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    household_id: str
+    device_id: str
+    rule_id: str
+    severity: Severity
+    status: AlertStatus
+    summary: str
+    evidence: dict[str, EvidenceValue]
+    opened_at: datetime
+    last_seen_at: datetime
+    occurrences: int
+    condition_cleared_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+    updated_at: datetime
+
+
+def _record(row: sa.Row[Any]) -> AlertRecord:
+    m = dict(row._mapping)
+    m["severity"] = Severity(m["severity"])
+    m["status"] = AlertStatus(m["status"])
+    return AlertRecord(**m)
+
+
+async def insert_alert(
+    conn: AsyncConnection, item: Finding, status: AlertStatus, now: datetime
+) -> int:
+    result = await conn.execute(
+        sa.insert(alerts)
+        .values(
+            household_id=item.household_id,
+            device_id=item.device_id,
+            rule_id=item.rule_id,
+            severity=item.severity.value,
+            status=status.value,
+            summary=item.summary[:500],
+            evidence=item.evidence,
+            opened_at=item.ts,
+            last_seen_at=item.ts,
+            occurrences=1,
+            updated_at=now,
+        )
+        .returning(alerts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def update_alert(conn: AsyncConnection, alert_id: int, **values: Any) -> None:
+    if isinstance(values.get("status"), AlertStatus):
+        values["status"] = values["status"].value
+    await conn.execute(sa.update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+
+async def add_event(
+    conn: AsyncConnection,
+    alert_id: int,
+    at: datetime,
+    event: str,
+    actor: str | None,
+    detail: str | None,
+) -> None:
+    await conn.execute(
+        sa.insert(alert_events).values(
+            alert_id=alert_id,
+            at=at,
+            event=event,
+            actor=actor,
+            detail=detail[:1000] if detail else None,
+        )
+    )
+
+
+async def find_active(
+    conn: AsyncConnection, household_id: str, rule_id: str, device_id: str
+) -> AlertRecord | None:
+    row = (
+        await conn.execute(
+            sa.select(alerts).where(
+                alerts.c.household_id == household_id,
+                alerts.c.rule_id == rule_id,
+                alerts.c.device_id == device_id,
+                alerts.c.status != AlertStatus.RESOLVED.value,
+            )
+        )
+    ).first()
+    return _record(row) if row else None
+
+
+async def get_alert(conn: AsyncConnection, alert_id: int) -> AlertRecord | None:
+    row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).first()
+    return _record(row) if row else None
+
+
+async def list_alerts(
+    conn: AsyncConnection,
+    *,
+    statuses: list[AlertStatus] | None = None,
+    household_id: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+    active_only: bool = False,
+) -> list[AlertRecord]:
+    """Newest first."""
+    query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(alerts.c.status.in_([s.value for s in statuses]))
+    if household_id is not None:
+        query = query.where(alerts.c.household_id == household_id)
+    if before_id is not None:
+        query = query.where(alerts.c.id < before_id)
+    if active_only:
+        query = query.where(alerts.c.status != AlertStatus.RESOLVED.value)
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def active_alerts(conn: AsyncConnection) -> list[AlertRecord]:
+    query = sa.select(alerts).where(alerts.c.status != AlertStatus.RESOLVED.value)
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def open_counts_by_severity(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        sa.select(alerts.c.severity, sa.func.count())
+        .where(alerts.c.status != AlertStatus.RESOLVED.value)
+        .group_by(alerts.c.severity)
+    )
+    return {severity: int(count) for severity, count in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    at: datetime
+    event: str
+    actor: str | None
+    detail: str | None
+
+
+async def alert_history(conn: AsyncConnection, alert_id: int) -> list[AlertEvent]:
+    rows = await conn.execute(
+        sa.select(
+            alert_events.c.at, alert_events.c.event, alert_events.c.actor, alert_events.c.detail
+        )
+        .where(alert_events.c.alert_id == alert_id)
+        .order_by(alert_events.c.id)
+    )
+    return [AlertEvent(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    id: int
+    alert_id: int
+    channel: str
+    recipient_role: str
+    recipient_name: str
+    recipient_phone: str
+    reason: str
+    body: str
+    status: str
+    attempts: int
+    provider: str | None
+    provider_id: str | None
+    error: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    sent_at: datetime | None
+
+
+async def alert_notifications(conn: AsyncConnection, alert_id: int) -> list[NotificationRecord]:
+    rows = await conn.execute(
+        sa.select(notifications)
+        .where(notifications.c.alert_id == alert_id)
+        .order_by(notifications.c.id)
+    )
+    return [NotificationRecord(**dict(row._mapping)) for row in rows]

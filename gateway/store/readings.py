@@ -1,0 +1,231 @@
+"""Readings, latest device state and device registration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.devices.catalogue import CATALOGUE, ValueType
+from gateway.models import DeviceKind, Metric, Reading, ReadingValue
+from gateway.store.dialect import upsert
+from gateway.store.tables import device_state, devices, readings
+
+ReadingKey = tuple[str, str, str, datetime]
+
+
+def encode_value(value: ReadingValue) -> tuple[float | None, str | None]:
+    """Split a reading value into the numeric and text columns."""
+    if isinstance(value, str):
+        return None, value
+    return float(value), None
+
+
+def decode_value(metric: Metric, num: float | None, text: str | None) -> ReadingValue | None:
+    """The reading value back from its columns, typed by the metric catalogue."""
+    spec = CATALOGUE[metric]
+    if spec.type is ValueType.CHOICE:
+        return text
+    if num is None:
+        return None
+    return bool(num) if spec.type is ValueType.BOOL else num
+
+
+async def insert_readings(
+    conn: AsyncConnection, batch: Sequence[Reading], received_at: datetime
+) -> set[ReadingKey]:
+    """Store readings, ignoring ones already stored; return the keys that were new."""
+    if not batch:
+        return set()
+    rows = []
+    for r in batch:
+        num, text = encode_value(r.value)
+        rows.append(
+            {
+                "household_id": r.household_id,
+                "device_id": r.device_id,
+                "metric": r.metric.value,
+                "value_num": num,
+                "value_text": text,
+                "unit": r.unit,
+                "ts": r.ts,
+                "received_at": received_at,
+            }
+        )
+    stmt = (
+        upsert(conn, readings)
+        .on_conflict_do_nothing(index_elements=["household_id", "device_id", "metric", "ts"])
+        .returning(readings.c.household_id, readings.c.device_id, readings.c.metric, readings.c.ts)
+    )
+    result = await conn.execute(stmt, rows)
+    return {(h, d, m, ts) for h, d, m, ts in result.all()}
+
+
+def reading_key(r: Reading) -> ReadingKey:
+    return (r.household_id, r.device_id, r.metric.value, r.ts)
+
+
+async def update_device_state(
+    conn: AsyncConnection, batch: Sequence[Reading], received_at: datetime
+) -> None:
+    """Keep the latest value per (household, device, metric); older readings never win."""
+    latest: dict[tuple[str, str, str], Reading] = {}
+    for r in batch:
+        key = (r.household_id, r.device_id, r.metric.value)
+        if key not in latest or latest[key].ts <= r.ts:
+            latest[key] = r
+    if not latest:
+        return
+    rows = []
+    for (household_id, device_id, metric), r in latest.items():
+        num, text = encode_value(r.value)
+        rows.append(
+            {
+                "household_id": household_id,
+                "device_id": device_id,
+                "metric": metric,
+                "value_num": num,
+                "value_text": text,
+                "ts": r.ts,
+                "received_at": received_at,
+            }
+        )
+    stmt = upsert(conn, device_state)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["household_id", "device_id", "metric"],
+        set_={
+            "value_num": stmt.excluded.value_num,
+            "value_text": stmt.excluded.value_text,
+            "ts": stmt.excluded.ts,
+            "received_at": stmt.excluded.received_at,
+        },
+        where=stmt.excluded.ts >= device_state.c.ts,
+    )
+    await conn.execute(stmt, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    household_id: str
+    device_id: str
+    kind: DeviceKind | None
+    source: str | None
+    review: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+def _device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
+    m = row._mapping
+    return DeviceRecord(
+        household_id=m["household_id"],
+        device_id=m["device_id"],
+        kind=DeviceKind(m["kind"]) if m["kind"] else None,
+        source=m["source"],
+        review=m["review"],
+        first_seen=m["first_seen"],
+        last_seen=m["last_seen"],
+    )
+
+
+async def get_device(
+    conn: AsyncConnection, household_id: str, device_id: str
+) -> DeviceRecord | None:
+    row = (
+        await conn.execute(
+            sa.select(devices).where(
+                devices.c.household_id == household_id, devices.c.device_id == device_id
+            )
+        )
+    ).first()
+    return _device(row) if row else None
+
+
+async def list_devices(
+    conn: AsyncConnection, household_id: str | None = None
+) -> list[DeviceRecord]:
+    query = sa.select(devices).order_by(devices.c.household_id, devices.c.device_id)
+    if household_id is not None:
+        query = query.where(devices.c.household_id == household_id)
+    return [_device(row) for row in await conn.execute(query)]
+
+
+async def register_device(
+    conn: AsyncConnection,
+    household_id: str,
+    device_id: str,
+    kind: DeviceKind | None,
+    source: str | None,
+    *,
+    review: str = "new",
+) -> None:
+    """Add a device, or fill in its kind if it had none; never overwrite a known kind."""
+    stmt = upsert(conn, devices).values(
+        household_id=household_id, device_id=device_id, kind=kind, source=source, review=review
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["household_id", "device_id"],
+        set_={"kind": sa.func.coalesce(devices.c.kind, stmt.excluded.kind)},
+    )
+    await conn.execute(stmt)
+
+
+async def touch_devices(conn: AsyncConnection, seen: dict[tuple[str, str], datetime]) -> None:
+    """Record first/last seen times; the latest time wins even when batches overlap."""
+    for (household_id, device_id), ts in seen.items():
+        await conn.execute(
+            sa.update(devices)
+            .where(devices.c.household_id == household_id, devices.c.device_id == device_id)
+            .values(
+                first_seen=sa.func.coalesce(devices.c.first_seen, ts),
+                last_seen=sa.case(
+                    (devices.c.last_seen.is_(None), ts),
+                    (devices.c.last_seen < ts, ts),
+                    else_=devices.c.last_seen,
+                ),
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StateValue:
+    device_id: str
+    metric: Metric
+    value: ReadingValue | None
+    ts: datetime
+
+
+async def device_states(conn: AsyncConnection, household_id: str) -> list[StateValue]:
+    rows = await conn.execute(
+        sa.select(device_state)
+        .where(device_state.c.household_id == household_id)
+        .order_by(device_state.c.device_id, device_state.c.metric)
+    )
+    out = []
+    for row in rows:
+        m = row._mapping
+        metric = Metric(m["metric"])
+        out.append(
+            StateValue(
+                m["device_id"],
+                metric,
+                decode_value(metric, m["value_num"], m["value_text"]),
+                m["ts"],
+            )
+        )
+    return out
+
+
+async def all_device_states(conn: AsyncConnection) -> list[tuple[str, StateValue]]:
+    """Every (household, latest value) pair; used once at start-up to restore rule state."""
+    rows = await conn.execute(sa.select(device_state))
+    out = []
+    for row in rows:
+        m = row._mapping
+        metric = Metric(m["metric"])
+        value = decode_value(metric, m["value_num"], m["value_text"])
+        out.append((m["household_id"], StateValue(m["device_id"], metric, value, m["ts"])))
+    return out

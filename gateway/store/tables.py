@@ -1,0 +1,206 @@
+"""SQL tables (SQLAlchemy Core), the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out; SQLite keeps no zone, so it is restored on read."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+HOUSEHOLD_ID = sa.String(64)
+DEVICE_ID = sa.String(128)
+
+households = sa.Table(
+    "households",
+    metadata,
+    sa.Column("id", HOUSEHOLD_ID, primary_key=True),
+    sa.Column("elder_name", sa.String(100), nullable=False),
+    sa.Column("elder_phone", sa.String(32)),
+    sa.Column("county", sa.String(100), nullable=False, server_default=""),
+    sa.Column("township", sa.String(100), nullable=False, server_default=""),
+    sa.Column("village", sa.String(100), nullable=False, server_default=""),
+    sa.Column("address_detail", sa.String(200), nullable=False, server_default=""),
+    sa.Column("timezone", sa.String(64)),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "household_id",
+        HOUSEHOLD_ID,
+        sa.ForeignKey("households.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("relation", sa.String(50)),
+    sa.CheckConstraint("role IN ('visitor', 'relative')", name="role"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("household_id", HOUSEHOLD_ID, primary_key=True),
+    sa.Column("device_id", DEVICE_ID, primary_key=True),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("source", sa.String(64)),
+    sa.Column("review", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("first_seen", UTCDateTime),
+    sa.Column("last_seen", UTCDateTime),
+    sa.ForeignKeyConstraint(["household_id"], ["households.id"], ondelete="CASCADE"),
+)
+
+device_state = sa.Table(
+    "device_state",
+    metadata,
+    sa.Column("household_id", HOUSEHOLD_ID, primary_key=True),
+    sa.Column("device_id", DEVICE_ID, primary_key=True),
+    sa.Column("metric", sa.String(32), primary_key=True),
+    sa.Column("value_num", sa.Float),
+    sa.Column("value_text", sa.String(64)),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("household_id", HOUSEHOLD_ID, nullable=False),
+    sa.Column("device_id", DEVICE_ID, nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("value_num", sa.Float),
+    sa.Column("value_text", sa.String(64)),
+    sa.Column("unit", sa.String(16)),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    # A redelivered message (QoS 1 is at-least-once) carries the same key and is ignored.
+    sa.UniqueConstraint("household_id", "device_id", "metric", "ts", name="uq_readings_key"),
+    sa.Index("ix_readings_household_ts", "household_id", "ts"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("household_id", HOUSEHOLD_ID, nullable=False),
+    sa.Column("device_id", DEVICE_ID, nullable=False),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", sa.String(500), nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("condition_cleared_at", UTCDateTime),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("acknowledged_by", sa.String(100)),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(100)),
+    sa.Column("resolution_note", sa.String(1000)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # One active alert per (household, rule, device): repeats update it.
+    sa.Index(
+        "uq_alerts_active",
+        "household_id",
+        "rule_id",
+        "device_id",
+        unique=True,
+        sqlite_where=sa.text("status != 'resolved'"),
+        postgresql_where=sa.text("status != 'resolved'"),
+    ),
+    sa.Index("ix_alerts_status", "status"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(100)),
+    sa.Column("detail", sa.String(1000)),
+    sa.Index("ix_alert_events_alert", "alert_id", "id"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("recipient_role", sa.String(16), nullable=False),
+    sa.Column("recipient_name", sa.String(100), nullable=False),
+    sa.Column("recipient_phone", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("body", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("provider", sa.String(32)),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Column("error", sa.String(500)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_notifications_status", "status"),
+    sa.Index("ix_notifications_alert", "alert_id"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(512), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("reason_code", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_dead_letters_received", "received_at"),
+)
