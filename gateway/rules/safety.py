@@ -1,0 +1,107 @@
+"""Safety rules: smoke or gas, and the elder's own call for help."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import Field
+
+from gateway.models import ButtonAction, Finding, FindingAction, Metric, Reading, Severity
+from gateway.rules.base import HouseholdState, RuleConfig, finding
+
+_ALARM_METRICS = (Metric.SMOKE, Metric.GAS_LEAK)
+_CALLS = frozenset({ButtonAction.SOS, ButtonAction.SINGLE, ButtonAction.DOUBLE, ButtonAction.LONG})
+
+
+class SmokeAlarmConfig(RuleConfig):
+    severity: Severity = Severity.CRITICAL
+
+
+class SmokeAlarm:
+    """Smoke or gas reported: critical, and it stays open until someone acknowledges it.
+
+    The detector going quiet is noted on the alert but does not close it: a fire that is out of
+    the sensor's sight is still a fire until a person has checked.
+    """
+
+    id: ClassVar[str] = "smoke_alarm"
+
+    def __init__(self, config: SmokeAlarmConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if reading.metric not in _ALARM_METRICS:
+            return []
+        what = "smoke" if reading.metric is Metric.SMOKE else "gas"
+        if reading.value is True:
+            return [finding(self.id, self.config, reading, FindingAction.OPEN, f"{what} detected")]
+        if state.alert_opened_at(self.id, reading.device_id) is not None:
+            return [
+                finding(
+                    self.id, self.config, reading, FindingAction.CLEAR, f"{what} no longer detected"
+                )
+            ]
+        return []
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        return []
+
+
+class CallButtonConfig(RuleConfig):
+    severity: Severity = Severity.CRITICAL
+    cancel_window_s: float = Field(default=30.0, ge=0, le=600)
+    """A `cancel` press this soon after the call withdraws it (pressed by mistake)."""
+
+
+class CallButton:
+    """Any press of a call button is a call for help; a quick `cancel` withdraws it."""
+
+    id: ClassVar[str] = "call_button"
+
+    def __init__(self, config: CallButtonConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if reading.metric is not Metric.BUTTON:
+            return []
+        if reading.value in _CALLS:
+            return [
+                finding(
+                    self.id,
+                    self.config,
+                    reading,
+                    FindingAction.OPEN,
+                    f"call button: {reading.value}",
+                )
+            ]
+        if reading.value != ButtonAction.CANCEL:
+            return []
+        opened_at = state.alert_opened_at(self.id, reading.device_id)
+        if opened_at is None:
+            return []
+        elapsed = (reading.ts - opened_at).total_seconds()
+        if 0 <= elapsed <= self.config.cancel_window_s:
+            return [
+                finding(
+                    self.id,
+                    self.config,
+                    reading,
+                    FindingAction.CLEAR,
+                    f"withdrawn by the elder {elapsed:.0f} s after the call",
+                    resolves=True,
+                )
+            ]
+        # Too late to withdraw: someone must still check, but the cancel is worth knowing.
+        return [
+            finding(
+                self.id,
+                self.config,
+                reading,
+                FindingAction.CLEAR,
+                f"elder pressed cancel {elapsed:.0f} s after the call",
+            )
+        ]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        return []
