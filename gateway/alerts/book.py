@@ -1,0 +1,236 @@
+"""The alert book: alert lifecycle (open -> notified -> acknowledged -> resolved) in the database.
+
+Every state change is written to `alert_events`, and every message to be sent is written to
+`notifications` (status `pending`) in the same transaction, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.alerts.messages import AlertText, Language, render_alert
+from gateway.alerts.notifiers.base import Channel
+from gateway.care.households import Contact, Household, get_household
+from gateway.clock import Clock
+from gateway.models import ACTIVE_ALERT_STATUSES, AlertStatus, Finding, FindingAction
+from gateway.store.alerts import (
+    AlertRecord,
+    add_event,
+    find_active,
+    get_alert,
+    insert_alert,
+    update_alert,
+)
+from gateway.store.tables import notifications
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An alert became active or stopped being active (for the rule engine's state)."""
+
+    household_id: str
+    rule_id: str
+    device_id: str
+    opened_at: datetime
+    active: bool
+
+
+@dataclass(slots=True)
+class Applied:
+    notification_ids: list[int] = field(default_factory=list)
+    opened: list[int] = field(default_factory=list)
+
+
+class TransitionRefused(Exception):
+    """The alert is not in a state that allows this (e.g. acknowledging a resolved alert)."""
+
+
+class AlertNotFound(Exception):
+    pass
+
+
+AlertListener = Callable[[AlertChange], None]
+
+
+class AlertBook:
+    """Applies Findings and people's actions to alerts."""
+
+    def __init__(self, clock: Clock, language: Language, default_zone: ZoneInfo) -> None:
+        self.clock = clock
+        self.language = language
+        self.default_zone = default_zone
+        self.listeners: list[AlertListener] = []
+
+    async def apply(self, conn: AsyncConnection, findings: Sequence[Finding]) -> Applied:
+        """Open, update or close alerts for these findings, in order."""
+        applied = Applied()
+        for item in findings:
+            if item.action is FindingAction.OPEN:
+                await self._open(conn, item, applied)
+            else:
+                await self._clear(conn, item)
+        return applied
+
+    async def acknowledge(self, conn: AsyncConnection, alert_id: int, by: str) -> AlertRecord:
+        alert = await self._get(conn, alert_id)
+        if alert.status is AlertStatus.RESOLVED:
+            raise TransitionRefused(f"alert {alert_id} is already resolved")
+        if alert.status is AlertStatus.ACKNOWLEDGED:
+            return alert
+        now = self.clock.now()
+        await update_alert(
+            conn,
+            alert_id,
+            status=AlertStatus.ACKNOWLEDGED,
+            acknowledged_at=now,
+            acknowledged_by=by,
+            updated_at=now,
+        )
+        await add_event(conn, alert_id, now, "acknowledged", by, None)
+        return await self._get(conn, alert_id)
+
+    async def resolve(
+        self, conn: AsyncConnection, alert_id: int, by: str, note: str
+    ) -> AlertRecord:
+        alert = await self._get(conn, alert_id)
+        if alert.status is AlertStatus.RESOLVED:
+            raise TransitionRefused(f"alert {alert_id} is already resolved")
+        await self._close(conn, alert, by, note, event="resolved")
+        return await self._get(conn, alert_id)
+
+    async def _open(self, conn: AsyncConnection, item: Finding, applied: Applied) -> None:
+        now = self.clock.now()
+        active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
+        if active is not None:
+            await update_alert(
+                conn,
+                active.id,
+                last_seen_at=max(active.last_seen_at, item.ts),
+                occurrences=active.occurrences + 1,
+                evidence=item.evidence,
+                condition_cleared_at=None,
+                updated_at=now,
+            )
+            if active.condition_cleared_at is not None:
+                await add_event(conn, active.id, now, "recurred", SYSTEM_ACTOR, item.summary)
+            return
+        alert_id = await insert_alert(conn, item, AlertStatus.OPEN, now)
+        await add_event(conn, alert_id, now, "opened", SYSTEM_ACTOR, item.summary)
+        applied.opened.append(alert_id)
+        applied.notification_ids += await self._queue_notifications(conn, alert_id, item, now)
+        self._tell(AlertChange(item.household_id, item.rule_id, item.device_id, item.ts, True))
+
+    async def _clear(self, conn: AsyncConnection, item: Finding) -> None:
+        active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
+        if active is None:
+            return
+        if item.resolves:
+            await self._close(conn, active, SYSTEM_ACTOR, item.summary, event="auto_resolved")
+            return
+        now = self.clock.now()
+        await update_alert(conn, active.id, condition_cleared_at=item.ts, updated_at=now)
+        await add_event(conn, active.id, now, "condition_cleared", SYSTEM_ACTOR, item.summary)
+
+    async def _close(
+        self, conn: AsyncConnection, alert: AlertRecord, by: str, note: str, *, event: str
+    ) -> None:
+        now = self.clock.now()
+        await update_alert(
+            conn,
+            alert.id,
+            status=AlertStatus.RESOLVED,
+            resolved_at=now,
+            resolved_by=by,
+            resolution_note=note,
+            updated_at=now,
+        )
+        await add_event(conn, alert.id, now, event, by, note)
+        # Messages not yet sent are no longer needed; ones already sent stay on record.
+        await conn.execute(
+            sa.update(notifications)
+            .where(notifications.c.alert_id == alert.id, notifications.c.status == "pending")
+            .values(status="cancelled")
+        )
+        self._tell(
+            AlertChange(alert.household_id, alert.rule_id, alert.device_id, alert.opened_at, False)
+        )
+
+    async def _queue_notifications(
+        self, conn: AsyncConnection, alert_id: int, item: Finding, now: datetime
+    ) -> list[int]:
+        household = await get_household(conn, item.household_id)
+        if household is None:
+            await add_event(conn, alert_id, now, "no_recipient", SYSTEM_ACTOR, "unknown household")
+            return []
+        recipients, reason = _first_recipients(household)
+        if not recipients:
+            log.warning("alert %s: household %s has no visitor or relative", alert_id, household.id)
+            await add_event(
+                conn, alert_id, now, "no_recipient", SYSTEM_ACTOR, "no visitor or relative on file"
+            )
+            return []
+        zone = ZoneInfo(household.timezone) if household.timezone else self.default_zone
+        body = render_alert(
+            AlertText(
+                rule_id=item.rule_id,
+                severity=item.severity,
+                elder_name=household.elder_name,
+                address=household.address.one_line(),
+                device_id=item.device_id,
+                at=item.ts,
+            ),
+            self.language,
+            zone,
+        )
+        ids = []
+        for contact in recipients:
+            result = await conn.execute(
+                sa.insert(notifications)
+                .values(
+                    alert_id=alert_id,
+                    channel=Channel.SMS.value,
+                    recipient_role=contact.role,
+                    recipient_name=contact.name,
+                    recipient_phone=contact.phone,
+                    reason=reason,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                )
+                .returning(notifications.c.id)
+            )
+            ids.append(result.scalar_one())
+        return ids
+
+    async def _get(self, conn: AsyncConnection, alert_id: int) -> AlertRecord:
+        alert = await get_alert(conn, alert_id)
+        if alert is None:
+            raise AlertNotFound(alert_id)
+        return alert
+
+    def _tell(self, change: AlertChange) -> None:
+        for listener in self.listeners:
+            listener(change)
+
+
+def _first_recipients(household: Household) -> tuple[list[Contact], str]:
+    """Step 1 of escalation: the assigned visitors; relatives only when there is no visitor."""
+    if household.visitors:
+        return household.visitors, "alert opened: assigned visitor"
+    return household.relatives, "alert opened: no visitor assigned, relative instead"
+
+
+def is_active(status: AlertStatus) -> bool:
+    return status in ACTIVE_ALERT_STATUSES

@@ -1,0 +1,217 @@
+"""Sends pending notifications: claim -> send (retry with backoff) -> record.
+
+A notification row is claimed before it is sent (so two workers or two gateways never send
+the same one), and its outcome is written only after the provider has answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage, SendError
+from gateway.clock import Clock
+from gateway.models import AlertStatus
+from gateway.observability import GatewayMetrics
+from gateway.privacy import mask_phone
+from gateway.store.alerts import add_event
+from gateway.store.tables import alerts, notifications
+
+log = logging.getLogger(__name__)
+
+# A claim older than this belongs to a process that died mid-send; the message is sent again,
+# because a duplicate SMS is better than a lost one.
+STALE_CLAIM = timedelta(minutes=5)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class NotificationDispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        notifiers: Mapping[Channel, Notifier],
+        clock: Clock,
+        metrics: GatewayMetrics,
+        *,
+        attempts: int = 3,
+        backoff_s: float = 2.0,
+        workers: int = 4,
+        sweep_interval_s: float = 15.0,
+        queue_size: int = 10_000,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.engine = engine
+        self.notifiers = notifiers
+        self.clock = clock
+        self.metrics = metrics
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.workers = workers
+        self.sweep_interval_s = sweep_interval_s
+        self.sleep = sleep
+        # When the queue is full the rows stay pending and the next sweep picks them up.
+        self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=queue_size)
+
+    def submit(self, notification_ids: Iterable[int]) -> None:
+        for nid in notification_ids:
+            try:
+                self.queue.put_nowait(nid)
+            except asyncio.QueueFull:
+                log.warning("notification queue full; %s waits for the next sweep", nid)
+                return
+
+    async def run(self) -> None:
+        """Deliver until cancelled: worker tasks plus a periodic sweep of pending rows."""
+        async with asyncio.TaskGroup() as group:
+            for n in range(self.workers):
+                group.create_task(self._worker(), name=f"notify-worker-{n}")
+            group.create_task(self._sweeper(), name="notify-sweeper")
+
+    async def sweep(self) -> None:
+        """Queue every pending notification and every claim left stale by a dead process."""
+        stale = self.clock.now() - STALE_CLAIM
+        async with self.engine.connect() as conn:
+            ids = await conn.scalars(
+                sa.select(notifications.c.id)
+                .where(
+                    (notifications.c.status == "pending")
+                    | ((notifications.c.status == "sending") & (notifications.c.claimed_at < stale))
+                )
+                .order_by(notifications.c.id)
+                .limit(self.queue.maxsize)
+            )
+            self.submit(ids.all())
+
+    async def deliver(self, notification_id: int) -> None:
+        """Claim, send with retries, and record one notification."""
+        message = await self._claim(notification_id)
+        if message is None:
+            return
+        notifier = self.notifiers.get(message.channel)
+        if notifier is None:
+            await self._record_failure(notification_id, f"no notifier for {message.channel}", 0)
+            return
+        for attempt in range(1, self.attempts + 1):
+            try:
+                delivery = await notifier.send(message)
+            except SendError as exc:
+                retry = exc.retryable and attempt < self.attempts
+                log.warning(
+                    "notification %s to %s failed (attempt %s/%s): %s",
+                    notification_id,
+                    mask_phone(message.to_phone),
+                    attempt,
+                    self.attempts,
+                    exc,
+                )
+                if not retry:
+                    await self._record_failure(notification_id, str(exc), attempt)
+                    return
+                await self.sleep(self.backoff_s * 2 ** (attempt - 1))
+            except Exception as exc:  # a notifier bug must not kill the worker
+                log.exception(
+                    "notifier %s crashed on notification %s", notifier.name, notification_id
+                )
+                await self._record_failure(notification_id, f"notifier error: {exc}", attempt)
+                return
+            else:
+                await self._record_success(notification_id, delivery, attempt, message)
+                return
+
+    async def _worker(self) -> None:
+        while True:
+            nid = await self.queue.get()
+            try:
+                await self.deliver(nid)
+            except Exception:
+                # The database may be down; the row stays pending/claimed and is swept later.
+                log.exception("could not deliver notification %s; will retry", nid)
+            finally:
+                self.queue.task_done()
+
+    async def _sweeper(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("notification sweep failed; will retry")
+            await self.sleep(self.sweep_interval_s)
+
+    async def _claim(self, notification_id: int) -> OutboundMessage | None:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            claimed = await conn.execute(
+                sa.update(notifications)
+                .where(
+                    notifications.c.id == notification_id,
+                    (notifications.c.status == "pending")
+                    | (
+                        (notifications.c.status == "sending")
+                        & (notifications.c.claimed_at < now - STALE_CLAIM)
+                    ),
+                )
+                .values(status="sending", claimed_at=now)
+                .returning(
+                    notifications.c.channel,
+                    notifications.c.recipient_phone,
+                    notifications.c.recipient_name,
+                    notifications.c.body,
+                )
+            )
+            row = claimed.first()
+        if row is None:
+            return None  # already sent, cancelled, or claimed by another worker
+        return OutboundMessage(
+            Channel(row.channel), row.recipient_phone, row.recipient_name, row.body
+        )
+
+    async def _record_success(
+        self, notification_id: int, delivery: Delivery, attempts: int, message: OutboundMessage
+    ) -> None:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            alert_id = await conn.scalar(
+                sa.update(notifications)
+                .where(notifications.c.id == notification_id)
+                .values(
+                    status="sent",
+                    attempts=attempts,
+                    provider=delivery.provider,
+                    provider_id=delivery.provider_id,
+                    sent_at=now,
+                )
+                .returning(notifications.c.alert_id)
+            )
+            await conn.execute(
+                sa.update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status == AlertStatus.OPEN.value)
+                .values(status=AlertStatus.NOTIFIED.value, updated_at=now)
+            )
+            await add_event(
+                conn,
+                int(alert_id),
+                now,
+                "notified",
+                delivery.provider,
+                f"{message.channel.value} to {message.to_name} {mask_phone(message.to_phone)}",
+            )
+        self.metrics.notifications.labels(message.channel.value, "sent").inc()
+
+    async def _record_failure(self, notification_id: int, error: str, attempts: int) -> None:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(notifications)
+                .where(notifications.c.id == notification_id)
+                .values(status="failed", attempts=attempts, error=error[:500])
+                .returning(notifications.c.alert_id, notifications.c.channel)
+            )
+            alert_id, channel = result.one()
+            await add_event(conn, int(alert_id), now, "notification_failed", None, error)
+        self.metrics.notifications.labels(channel, "failed").inc()

@@ -1,0 +1,72 @@
+"""Short SMS texts, Chinese by default: who, where, what, when, and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from gateway.models import Severity
+
+Language = Literal["zh", "en"]
+
+EVENT_NAMES: dict[str, dict[Language, str]] = {
+    "smoke_alarm": {"zh": "烟雾/燃气报警", "en": "smoke/gas alarm"},
+    "call_button": {"zh": "一键呼叫求助", "en": "call button pressed"},
+    "device_offline": {"zh": "设备离线", "en": "device offline"},
+    "fall_detected": {"zh": "跌倒报警", "en": "fall detected"},
+    "water_leak": {"zh": "漏水报警", "en": "water leak"},
+    "no_water_use": {"zh": "长时间未用水", "en": "no water used for a long time"},
+    "no_power_use": {"zh": "长时间未用电", "en": "no electricity used for a long time"},
+    "missed_routine": {"zh": "作息异常", "en": "missed daily routine"},
+    "abnormal_vitals": {"zh": "体征异常", "en": "abnormal vital signs"},
+    "appliance_left_on": {"zh": "电器长时间未关", "en": "appliance left on"},
+    "low_battery": {"zh": "设备电量低", "en": "low battery"},
+}
+
+_TEMPLATES: dict[Language, str] = {
+    "zh": "{urgent}【居家关爱】{elder}家（{address}）{event}，{time}，设备{device}。{action}",
+    "en": "{urgent}[Care alert] {event} at {elder}'s home ({address}), {time}, device {device}. "
+    "{action}",
+}
+_URGENT: dict[Language, str] = {"zh": "紧急！", "en": "URGENT: "}
+_ACTION: dict[Language, str] = {
+    "zh": "请立即联系老人或上门查看。",
+    "en": "Please contact the elder or visit now.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertText:
+    rule_id: str
+    severity: Severity
+    elder_name: str
+    address: str
+    device_id: str
+    at: datetime
+
+
+def event_name(rule_id: str, language: Language) -> str:
+    names = EVENT_NAMES.get(rule_id)
+    return names[language] if names else rule_id
+
+
+def format_time(at: datetime, zone: ZoneInfo, language: Language) -> str:
+    local = at.astimezone(zone)
+    if language == "zh":
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local:%d %b %H:%M}"
+
+
+def render_alert(text: AlertText, language: Language, zone: ZoneInfo) -> str:
+    """The SMS announcing an alert to a visitor or relative."""
+    return _TEMPLATES[language].format(
+        urgent=_URGENT[language] if text.severity is Severity.CRITICAL else "",
+        elder=text.elder_name,
+        address=text.address or "-",
+        event=event_name(text.rule_id, language),
+        time=format_time(text.at, zone, language),
+        device=text.device_id,
+        action=_ACTION[language],
+    )

@@ -1,0 +1,101 @@
+"""Twilio SMS (Messages API) and voice calls (Calls API with inline TwiML)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+from xml.sax.saxutils import escape
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from gateway.alerts.notifiers.base import (
+    Channel,
+    Delivery,
+    OutboundMessage,
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+)
+from gateway.config import TwilioSettings
+from gateway.privacy import mask_phone
+
+__all__ = ["TwilioNotifier", "voice_twiml"]
+
+# Any CJK ideograph means the text is Chinese; our templates never mix scripts otherwise.
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Characters XML 1.0 forbids even when escaped; one would make Twilio reject the whole call.
+_XML_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Twilio's error messages quote the number ("The 'To' number +86... is not valid"), in any format.
+_PHONE_LIKE = re.compile(r"\+?\d[\d \-]{5,}\d")
+
+
+def voice_twiml(body: str) -> str:
+    """TwiML that reads `body` aloud once, in Mandarin when the text is Chinese."""
+    # cmn-CN is the id Twilio's TTS voice table uses for Mandarin (Polly.Zhiyu, Google.cmn-CN-*);
+    # zh-CN belonged to the retired "alice" voice.
+    language = "cmn-CN" if _HAN.search(body) else "en-US"
+    text = escape(_XML_FORBIDDEN.sub(" ", body))
+    return f'<Response><Say language="{language}">{text}</Say></Response>'
+
+
+class TwilioNotifier:
+    """Sends SMS and voice calls through Twilio's REST API."""
+
+    name = "twilio"
+
+    def __init__(self, settings: TwilioSettings) -> None:
+        if not (settings.account_sid and settings.auth_token and settings.from_number):
+            raise ValueError("twilio: account_sid, auth_token and from are all required")
+        self._from = settings.from_number
+        # The sync client in a worker thread: the aiohttp-based async client emits a
+        # DeprecationWarning on every request with current aiohttp.
+        self._client: Any = Client(
+            settings.account_sid,
+            settings.auth_token.get_secret_value(),
+            http_client=TwilioHttpClient(timeout=settings.timeout_s),
+        )
+        # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of the configured
+        # base URL (127.0.0.1 becomes 127.ie1.0.1); the settings file is the one source.
+        self._client.edge = None
+        self._client.region = None
+        # Messages and Calls both live under the "api" domain, which resolves URLs per request.
+        self._client.api.base_url = settings.api_base_url
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        """Hand one message to Twilio; raise RetryableSendError or PermanentSendError."""
+        try:
+            resource = await asyncio.to_thread(self._create, message)
+        except TwilioRestException as exc:
+            # `from None`: the original exception quotes the full number and would reach logs.
+            raise _classify(exc, message) from None
+        except requests.RequestException as exc:
+            target = mask_phone(message.to_phone)
+            raise RetryableSendError(
+                f"twilio {message.channel} to {target}: {type(exc).__name__}"
+            ) from exc
+        return Delivery(provider=self.name, provider_id=resource.sid, status=str(resource.status))
+
+    def _create(self, message: OutboundMessage) -> Any:
+        to, from_ = message.to_phone, self._from
+        if message.channel is Channel.SMS:
+            return self._client.messages.create(to=to, from_=from_, body=message.body)
+        if message.channel is Channel.VOICE:
+            return self._client.calls.create(to=to, from_=from_, twiml=voice_twiml(message.body))
+        raise PermanentSendError(f"twilio cannot send on channel {message.channel}")
+
+
+def _classify(exc: TwilioRestException, message: OutboundMessage) -> SendError:
+    status = int(exc.status)
+    detail = _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), str(exc.msg))
+    text = (
+        f"twilio {message.channel} to {mask_phone(message.to_phone)}: "
+        f"HTTP {status}, error {exc.code}: {detail}"
+    )
+    # Twilio asks clients to back off and retry on 429; 5xx is its own trouble, not ours.
+    if status == 429 or status >= 500:
+        return RetryableSendError(text)
+    return PermanentSendError(text)

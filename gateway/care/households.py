@@ -1,0 +1,184 @@
+"""Households: the elder, the address, the assigned visitors and the relatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store.tables import contacts, households
+
+# A household id is one MQTT topic level: no '/', '+' or '#'.
+HouseholdId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", strip_whitespace=True)
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,15}$", strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+Place = Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Elder(_Body):
+    name: Name
+    phone: Phone | None = None
+
+
+class Address(_Body):
+    county: Place = ""
+    township: Place = ""
+    village: Place = ""
+    detail: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
+
+    def one_line(self) -> str:
+        return f"{self.county}{self.township}{self.village}{self.detail}"
+
+
+class Visitor(_Body):
+    name: Name
+    phone: Phone
+
+
+class Relative(_Body):
+    name: Name
+    phone: Phone
+    relation: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+
+class HouseholdIn(_Body):
+    """What POST /api/households accepts."""
+
+    id: HouseholdId
+    elder: Elder
+    address: Address = Field(default_factory=Address)
+    visitors: list[Visitor] = Field(default_factory=list, max_length=20)
+    relatives: list[Relative] = Field(default_factory=list, max_length=20)
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    role: Literal["visitor", "relative"]
+    name: str
+    phone: str
+    relation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Household:
+    id: str
+    elder_name: str
+    elder_phone: str | None
+    address: Address
+    timezone: str | None
+    visitors: list[Contact]
+    relatives: list[Contact]
+    created_at: datetime
+
+
+class HouseholdExists(Exception):
+    pass
+
+
+async def create_household(conn: AsyncConnection, body: HouseholdIn, now: datetime) -> None:
+    """Insert a household with its contacts; raise HouseholdExists if the id is taken."""
+    if await household_exists(conn, body.id):
+        raise HouseholdExists(body.id)
+    await conn.execute(
+        sa.insert(households).values(
+            id=body.id,
+            elder_name=body.elder.name,
+            elder_phone=body.elder.phone,
+            county=body.address.county,
+            township=body.address.township,
+            village=body.address.village,
+            address_detail=body.address.detail,
+            timezone=body.timezone,
+            details={},
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    rows: list[dict[str, object]] = [
+        {
+            "household_id": body.id,
+            "role": "visitor",
+            "position": i,
+            "name": v.name,
+            "phone": v.phone,
+            "relation": None,
+        }
+        for i, v in enumerate(body.visitors)
+    ]
+    rows += [
+        {
+            "household_id": body.id,
+            "role": "relative",
+            "position": i,
+            "name": r.name,
+            "phone": r.phone,
+            "relation": r.relation,
+        }
+        for i, r in enumerate(body.relatives)
+    ]
+    if rows:
+        await conn.execute(sa.insert(contacts), rows)
+
+
+async def household_exists(conn: AsyncConnection, household_id: str) -> bool:
+    found = await conn.scalar(sa.select(households.c.id).where(households.c.id == household_id))
+    return found is not None
+
+
+async def all_household_ids(conn: AsyncConnection) -> set[str]:
+    return set((await conn.scalars(sa.select(households.c.id))).all())
+
+
+async def get_households(conn: AsyncConnection, ids: list[str] | None = None) -> list[Household]:
+    """Households with their contacts, in id order; all of them when `ids` is None."""
+    query = sa.select(households).order_by(households.c.id)
+    contact_query = sa.select(contacts).order_by(
+        contacts.c.household_id, contacts.c.role, contacts.c.position
+    )
+    if ids is not None:
+        query = query.where(households.c.id.in_(ids))
+        contact_query = contact_query.where(contacts.c.household_id.in_(ids))
+    by_household: dict[str, list[Contact]] = {}
+    for row in await conn.execute(contact_query):
+        c = row._mapping
+        by_household.setdefault(c["household_id"], []).append(
+            Contact(c["role"], c["name"], c["phone"], c["relation"])
+        )
+    out = []
+    for row in await conn.execute(query):
+        h = row._mapping
+        people = by_household.get(h["id"], [])
+        out.append(
+            Household(
+                id=h["id"],
+                elder_name=h["elder_name"],
+                elder_phone=h["elder_phone"],
+                address=Address(
+                    county=h["county"],
+                    township=h["township"],
+                    village=h["village"],
+                    detail=h["address_detail"],
+                ),
+                timezone=h["timezone"],
+                visitors=[p for p in people if p.role == "visitor"],
+                relatives=[p for p in people if p.role == "relative"],
+                created_at=h["created_at"],
+            )
+        )
+    return out
+
+
+async def get_household(conn: AsyncConnection, household_id: str) -> Household | None:
+    found = await get_households(conn, [household_id])
+    return found[0] if found else None
