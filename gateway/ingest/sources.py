@@ -1,0 +1,103 @@
+"""Sources: topic templates that say which household and device a message is from, and its format.
+
+A template is a topic with `{household}` and `{device}` levels; other levels match literally and
+a final `#` matches whatever follows. Sources are tried in order; the first match wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from gateway.config import SourceSettings
+
+# Bridge prefixes of the vendor formats; a native device may not use these ids.
+RESERVED_DEVICE_IDS = frozenset({"z2m", "tasmota", "shelly", "wmbus"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMatch:
+    source: str
+    format: str
+    household_id: str
+    device_id: str
+    subtopic: str
+    zone: ZoneInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTemplate:
+    source: str
+    format: str
+    levels: tuple[str, ...]
+    zone: ZoneInfo | None
+
+    @classmethod
+    def parse(
+        cls, source: str, format_name: str, template: str, zone: ZoneInfo | None
+    ) -> TopicTemplate:
+        levels = tuple(template.split("/"))
+        if levels.count("{household}") != 1 or levels.count("{device}") != 1:
+            raise ValueError(
+                f"topic template {template!r} needs one {{household}} and one {{device}}"
+            )
+        if "#" in levels[:-1] or any("+" in level for level in levels):
+            raise ValueError(f"topic template {template!r}: '#' only at the end, no '+'")
+        return cls(source, format_name, levels, zone)
+
+    @property
+    def subscription(self) -> str:
+        """The MQTT filter for this template."""
+        return "/".join("+" if level.startswith("{") else level for level in self.levels)
+
+    def match(self, topic: str) -> SourceMatch | None:
+        parts = topic.split("/")
+        wildcard_tail = self.levels[-1] == "#"
+        fixed = self.levels[:-1] if wildcard_tail else self.levels
+        if len(parts) < len(fixed) or (not wildcard_tail and len(parts) != len(fixed)):
+            return None
+        household = device = ""
+        device_index = self.levels.index("{device}")
+        for level, part in zip(fixed, parts, strict=False):
+            if level == "{household}":
+                household = part
+            elif level == "{device}":
+                device = part
+            elif level != part:
+                return None
+        if not household or not device or device in RESERVED_DEVICE_IDS:
+            return None
+        subtopic = "/".join(parts[device_index + 1 :])
+        return SourceMatch(self.source, self.format, household, device, subtopic, self.zone)
+
+
+class SourceTable:
+    """All configured sources, matched in order."""
+
+    def __init__(self, sources: Sequence[SourceSettings]) -> None:
+        self.templates = [
+            TopicTemplate.parse(
+                s.name, s.format, template, ZoneInfo(s.timezone) if s.timezone else None
+            )
+            for s in sources
+            for template in s.topics
+        ]
+
+    def subscriptions(self, shared_group: str | None = None) -> list[str]:
+        filters = list(dict.fromkeys(t.subscription for t in self.templates))
+        if shared_group:
+            return [f"$share/{shared_group}/{f}" for f in filters]
+        return filters
+
+    def match(self, topic: str) -> SourceMatch | None:
+        for template in self.templates:
+            found = template.match(topic)
+            if found is not None:
+                return found
+        return None
+
+    def for_format(self, format_name: str) -> SourceTable:
+        table = SourceTable([])
+        table.templates = [t for t in self.templates if t.format == format_name]
+        return table
