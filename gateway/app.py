@@ -1,0 +1,200 @@
+"""Composition root: builds the parts, wires them and runs their loops. No business logic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Generator
+from zoneinfo import ZoneInfo
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.alerts.book import AlertBook, AlertChange
+from gateway.alerts.dispatcher import NotificationDispatcher
+from gateway.alerts.notifiers.base import Channel, Notifier
+from gateway.alerts.notifiers.console import ConsoleNotifier
+from gateway.api.app import create_api
+from gateway.api.context import ApiContext, BrokerStatus
+from gateway.care.directory import HouseholdDirectory
+from gateway.clock import Clock, SystemClock
+from gateway.config import Settings
+from gateway.ingest.mqtt import MqttIngest
+from gateway.ingest.sources import SourceTable
+from gateway.observability import GatewayMetrics
+from gateway.pipeline import Pipeline
+from gateway.rules.catalogue import build_rules, load_rules_config
+from gateway.rules.engine import RuleEngine
+from gateway.store.alerts import active_alerts
+from gateway.store.database import create_engine, upgrade
+from gateway.store.readings import all_device_states, list_devices
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 30
+DB_RETRY_MAX_S = 30.0
+
+
+def default_notifier(settings: Settings) -> Notifier:
+    """Twilio when its settings are complete, else the console."""
+    if settings.twilio.enabled:
+        from gateway.alerts.notifiers.twilio import TwilioNotifier
+
+        return TwilioNotifier(settings.twilio)
+    return ConsoleNotifier()
+
+
+class Gateway:
+    """Every part of one gateway process, wired; `run()` serves until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.metrics = GatewayMetrics()
+        self.db = create_engine(settings.database.url, echo=settings.database.echo)
+        self.sources = SourceTable(settings.sources)
+        self.rules = RuleEngine(build_rules(load_rules_config(settings.rules_file)))
+        self.directory = HouseholdDirectory(self.clock)
+        self.book = AlertBook(self.clock, settings.alerts.language, ZoneInfo(settings.timezone))
+        self.book.listeners.append(self._tell_rules)
+        chosen = notifier or default_notifier(settings)
+        self.dispatcher = NotificationDispatcher(
+            self.db,
+            {Channel.SMS: chosen, Channel.VOICE: chosen},
+            self.clock,
+            self.metrics,
+            attempts=settings.alerts.send_attempts,
+            backoff_s=settings.alerts.retry_backoff_s,
+        )
+        self.pipeline = Pipeline(
+            self.db,
+            self.sources,
+            self.rules,
+            self.book,
+            self.directory,
+            self.metrics,
+            self.clock,
+            self.dispatcher.submit,
+        )
+        self.ingest = MqttIngest(
+            settings.mqtt,
+            self.sources.subscriptions(settings.mqtt.shared_group),
+            self.clock,
+        )
+        self.http: uvicorn.Server | None = None
+
+    async def prepare(self) -> None:
+        """Migrate the schema and restore what the rules need from the store."""
+        await upgrade(self.db)
+        async with self.db.connect() as conn:
+            await self.directory.load(conn)
+            for device in await list_devices(conn):
+                self.rules.note_device(
+                    device.household_id, device.device_id, device.kind, device.last_seen
+                )
+            for household_id, state in await all_device_states(conn):
+                if state.value is None:
+                    continue
+                self.rules.note_device(
+                    household_id, state.device_id, None, None, {state.metric: state.value}
+                )
+            for alert in await active_alerts(conn):
+                self.rules.alert_opened(
+                    alert.household_id, alert.rule_id, alert.device_id, alert.opened_at
+                )
+
+    def api_context(self, admin_token: str) -> ApiContext:
+        return ApiContext(
+            db=self.db,
+            book=self.book,
+            directory=self.directory,
+            metrics=self.metrics,
+            clock=self.clock,
+            admin_token=admin_token,
+            broker_status=self.broker_status,
+        )
+
+    def broker_status(self) -> BrokerStatus:
+        return BrokerStatus(self.ingest.connected.is_set(), self.settings.mqtt.display_url())
+
+    async def run(self, stop: asyncio.Event, *, admin_token: str | None) -> None:
+        """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
+        async with self.ingest, asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._consume(), name="ingest"),
+                group.create_task(self.dispatcher.run(), name="dispatcher"),
+            ]
+            if admin_token is not None:
+                self.http = _QuietServer(
+                    uvicorn.Config(
+                        create_api(self.api_context(admin_token)),
+                        host=self.settings.http.host,
+                        port=self.settings.http.port,
+                        log_level="warning",
+                        lifespan="off",
+                    )
+                )
+                http_task = group.create_task(self.http.serve(), name="http")
+            scheduler.start()
+            try:
+                await stop.wait()
+            finally:
+                scheduler.shutdown(wait=False)
+                if self.http is not None:
+                    self.http.should_exit = True
+                    await http_task
+                for task in tasks:
+                    task.cancel()
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    async def tick(self) -> None:
+        """Run the time-driven rules (scheduler job)."""
+        findings = self.rules.on_tick(self.clock.now())
+        if not findings:
+            return
+        async with self.db.begin() as conn:
+            applied = await self.book.apply(conn, findings)
+        self.dispatcher.submit(applied.notification_ids)
+
+    async def _consume(self) -> None:
+        self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
+        async for batch in self.ingest.batches():
+            delay = 0.5
+            while True:
+                try:
+                    await self.pipeline.process(batch)
+                    break
+                except (SQLAlchemyError, OSError):
+                    # Nothing was acknowledged: keep the batch and try again.
+                    log.exception("storing a batch failed; retrying in %.1f s", delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, DB_RETRY_MAX_S)
+            self.ingest.ack(batch)
+
+    def _tell_rules(self, change: AlertChange) -> None:
+        if change.active:
+            self.rules.alert_opened(
+                change.household_id, change.rule_id, change.device_id, change.opened_at
+            )
+        else:
+            self.rules.alert_closed(change.household_id, change.rule_id, change.device_id)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield

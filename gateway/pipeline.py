@@ -1,0 +1,220 @@
+"""The flow, written out once: match source -> normalise -> check household and device ->
+store readings and state -> rules -> alerts, in one transaction per batch of messages.
+
+Everything a batch changes is committed together, and only then are its messages acknowledged
+to the broker and its notifications handed to the dispatcher. A redelivered message finds its
+readings already stored and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.alerts.book import AlertBook
+from gateway.care.directory import HouseholdDirectory
+from gateway.clock import Clock
+from gateway.devices import DeviceMessage, Rejected, normaliser_for
+from gateway.ingest.mqtt import InboundMessage
+from gateway.ingest.sources import SourceMatch, SourceTable
+from gateway.models import DeviceKind, Reading
+from gateway.observability import GatewayMetrics
+from gateway.rules.engine import RuleEngine
+from gateway.store.dead_letters import DeadLetter, insert_dead_letters
+from gateway.store.readings import (
+    get_device,
+    insert_readings,
+    reading_key,
+    register_device,
+    touch_devices,
+    update_device_state,
+)
+
+log = logging.getLogger(__name__)
+
+DeviceKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Decoded:
+    message: InboundMessage
+    match: SourceMatch
+    readings: list[Reading]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    readings: int = 0
+    duplicates: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    notification_ids: list[int] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        sources: SourceTable,
+        rules: RuleEngine,
+        book: AlertBook,
+        directory: HouseholdDirectory,
+        metrics: GatewayMetrics,
+        clock: Clock,
+        on_notifications: Callable[[Iterable[int]], None],
+    ) -> None:
+        self.db = db
+        self.sources = sources
+        self.rules = rules
+        self.book = book
+        self.directory = directory
+        self.metrics = metrics
+        self.clock = clock
+        self.on_notifications = on_notifications
+        self._kinds: dict[DeviceKey, DeviceKind | None] = {}
+
+    async def process(self, batch: Sequence[InboundMessage]) -> BatchResult:
+        """Handle one batch; raises only when the database fails (the caller retries)."""
+        result = BatchResult()
+        decoded = [d for d in (self._decode(m, result) for m in batch) if d is not None]
+        new_kinds: dict[DeviceKey, DeviceKind | None] = {}
+        async with self.db.begin() as conn:
+            decoded = await self._known_households(conn, decoded, result)
+            readings = await self._resolve_devices(conn, decoded, new_kinds)
+            await insert_dead_letters(conn, result.dead_letters)
+            await self._store_and_evaluate(conn, readings, result)
+        self._kinds.update(new_kinds)
+        self._count(batch, result)
+        if result.notification_ids:
+            self.on_notifications(result.notification_ids)
+        return result
+
+    def _decode(self, message: InboundMessage, result: BatchResult) -> _Decoded | None:
+        match = self.sources.match(message.topic)
+        if match is None:
+            self._dead(result, message, "no_source", "topic matches no configured source")
+            return None
+        try:
+            normalised = normaliser_for(match.format)(
+                DeviceMessage(
+                    household_id=match.household_id,
+                    device_id=match.device_id,
+                    subtopic=match.subtopic,
+                    payload=message.payload,
+                    received_at=message.received_at,
+                    zone=match.zone,
+                )
+            )
+        except Rejected as exc:
+            self._dead(result, message, exc.code, exc.reason)
+            return None
+        except Exception as exc:  # a normaliser bug must not stop ingest
+            log.exception("normaliser %s failed on %s", match.format, message.topic)
+            self._dead(result, message, "normaliser_error", f"{type(exc).__name__}: {exc}")
+            return None
+        if normalised.problems:
+            # The usable readings are kept; the unusable fields are kept as a dead letter.
+            self._dead(result, message, "invalid_value", "; ".join(normalised.problems))
+        return _Decoded(message, match, normalised.readings)
+
+    async def _known_households(
+        self, conn: AsyncConnection, decoded: list[_Decoded], result: BatchResult
+    ) -> list[_Decoded]:
+        unknown = await self.directory.unknown_among(conn, {d.match.household_id for d in decoded})
+        for d in decoded:
+            if d.match.household_id in unknown:
+                self._dead(
+                    result,
+                    d.message,
+                    "unknown_household",
+                    f"household {d.match.household_id!r} is not registered",
+                )
+        return [d for d in decoded if d.match.household_id not in unknown]
+
+    async def _resolve_devices(
+        self,
+        conn: AsyncConnection,
+        decoded: list[_Decoded],
+        new_kinds: dict[DeviceKey, DeviceKind | None],
+    ) -> list[Reading]:
+        """Register devices seen for the first time; fill in each reading's kind."""
+        out: list[Reading] = []
+        for d in decoded:
+            key = (d.match.household_id, d.match.device_id)
+            registered, kind = await self._registered_kind(conn, key, new_kinds)
+            reported = next((r.kind for r in d.readings if r.kind is not None), None)
+            if not registered or (kind is None and reported is not None):
+                # New devices are marked for review; a known kind is never overwritten.
+                await register_device(conn, key[0], key[1], reported, d.match.source)
+                kind = kind or reported
+                new_kinds[key] = kind
+            for r in d.readings:
+                out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
+        return out
+
+    async def _registered_kind(
+        self,
+        conn: AsyncConnection,
+        key: DeviceKey,
+        new_kinds: dict[DeviceKey, DeviceKind | None],
+    ) -> tuple[bool, DeviceKind | None]:
+        for cache in (new_kinds, self._kinds):
+            if key in cache:
+                return True, cache[key]
+        device = await get_device(conn, *key)
+        if device is None:
+            return False, None
+        self._kinds[key] = device.kind
+        return True, device.kind
+
+    async def _store_and_evaluate(
+        self, conn: AsyncConnection, readings: list[Reading], result: BatchResult
+    ) -> None:
+        unique = list({reading_key(r): r for r in readings}.values())
+        received_at = self.clock.now()
+        new_keys = await insert_readings(conn, unique, received_at)
+        fresh = [r for r in unique if reading_key(r) in new_keys]
+        result.readings = len(fresh)
+        result.duplicates = len(readings) - len(fresh)
+        await update_device_state(conn, fresh, received_at)
+        seen: dict[DeviceKey, datetime] = {}
+        for r in fresh:
+            key = (r.household_id, r.device_id)
+            seen[key] = max(seen.get(key, r.ts), r.ts)
+        await touch_devices(conn, seen)
+        for r in fresh:
+            findings = self.rules.on_reading(r)
+            if findings:
+                applied = await self.book.apply(conn, findings)
+                result.notification_ids += applied.notification_ids
+
+    def _dead(self, result: BatchResult, message: InboundMessage, code: str, reason: str) -> None:
+        log.info("dead letter (%s) on %s: %s", code, message.topic, reason)
+        result.dead_letters.append(
+            DeadLetter(message.topic, message.payload, code, reason, message.received_at)
+        )
+
+    def _count(self, batch: Sequence[InboundMessage], result: BatchResult) -> None:
+        self.metrics.messages.inc(len(batch))
+        self.metrics.readings.labels("mqtt").inc(result.readings)
+        self.metrics.duplicates.inc(result.duplicates)
+        for letter in result.dead_letters:
+            self.metrics.dead_letters.labels(letter.reason_code).inc()
+        if batch:
+            oldest = min(m.received_at for m in batch)
+            self.metrics.ingest_lag.set((self.clock.now() - oldest).total_seconds())
+
+
+def _with_kind(reading: Reading, kind: DeviceKind) -> Reading:
+    return Reading(
+        reading.household_id,
+        reading.device_id,
+        kind,
+        reading.metric,
+        reading.value,
+        reading.unit,
+        reading.ts,
+    )
