@@ -1,0 +1,21 @@
+"""The FastAPI application: one router per resource, state handed in by the composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway.api.context import ApiContext
+from gateway.api.routers import alerts, health, households
+
+
+def create_api(context: ApiContext) -> FastAPI:
+    api = FastAPI(
+        title="Care gateway",
+        summary="Remote monitoring of elders' homes: households, devices, alerts.",
+        version="0.1.0",
+    )
+    api.state.context = context
+    api.include_router(health.router)
+    api.include_router(households.router)
+    api.include_router(alerts.router)
+    return api

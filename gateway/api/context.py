@@ -1,0 +1,30 @@
+"""The typed state the API is given by the composition root (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.alerts.book import AlertBook
+from gateway.care.directory import HouseholdDirectory
+from gateway.clock import Clock
+from gateway.observability import GatewayMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    connected: bool
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    db: AsyncEngine
+    book: AlertBook
+    directory: HouseholdDirectory
+    metrics: GatewayMetrics
+    clock: Clock
+    admin_token: str
+    broker_status: Callable[[], BrokerStatus]

@@ -1,0 +1,60 @@
+"""Liveness for load balancers and operators, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.api.deps import Context
+from gateway.models import Severity
+from gateway.store.alerts import open_counts_by_severity
+
+router = APIRouter(tags=["health"])
+
+
+class Component(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    broker: Component
+    database: Component
+
+
+@router.get("/api/health", response_model=Health, responses={503: {"model": Health}})
+async def health(context: Context, response: Response) -> Health:
+    """Broker and database status; 503 when either is down. No token needed."""
+    broker = context.broker_status()
+    try:
+        async with context.db.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        database = Component(ok=True, detail=context.db.url.get_backend_name())
+    except (SQLAlchemyError, OSError) as exc:
+        database = Component(ok=False, detail=type(exc).__name__)
+    result = Health(
+        status="ok" if broker.connected and database.ok else "degraded",
+        broker=Component(ok=broker.connected, detail=broker.url),
+        database=database,
+    )
+    if result.status != "ok":
+        response.status_code = 503
+    return result
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(context: Context) -> Response:
+    """Prometheus text exposition."""
+    try:
+        async with context.db.connect() as conn:
+            counts = await open_counts_by_severity(conn)
+        for severity in Severity:
+            context.metrics.alerts_open.labels(severity.value).set(counts.get(severity.value, 0))
+    except (SQLAlchemyError, OSError):
+        pass  # the other metrics are still worth serving while the database is down
+    return Response(context.metrics.exposition(), media_type="text/plain; version=0.0.4")
