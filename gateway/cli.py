@@ -1,0 +1,181 @@
+"""The `iot-gateway` command: run, demo, db upgrade, normalize."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.app import Gateway
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.devices import DeviceMessage, Rejected, normaliser_for
+from gateway.ingest.sources import SourceTable
+from gateway.rules.catalogue import RulesConfigError
+
+log = logging.getLogger("gateway")
+
+DEMO_SEED = Path(__file__).resolve().parent.parent / "config" / "demo" / "households.json"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except (ConfigError, RulesConfigError) as exc:
+        print(f"iot-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iot-gateway",
+        description="Care gateway: device traffic from elders' homes to alerts and visit records.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML settings file (default: $GATEWAY_CONFIG or config/gateway.toml)",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the gateway service")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="run a self-contained demo (embedded broker, SQLite)")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    demo.set_defaults(handler=_demo)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
+
+    normalize = commands.add_parser(
+        "normalize", help="print the canonical readings of one payload (JSON lines)"
+    )
+    normalize.add_argument("--format", required=True, dest="format_name")
+    normalize.add_argument("--topic", required=True)
+    normalize.add_argument("--payload", required=True, help="payload text, or - for stdin")
+    normalize.set_defaults(handler=_normalize)
+    return parser
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    token = settings.require_admin_token()
+    _setup_logging(settings)
+    gateway = Gateway(settings)
+    print(
+        f"iot-gateway: serving http://{settings.http.host}:{settings.http.port} "
+        f"(broker {settings.mqtt.display_url()})",
+        file=sys.stderr,
+        flush=True,
+    )
+    asyncio.run(_serve(gateway, token))
+    return 0
+
+
+async def _serve(gateway: Gateway, token: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gateway.prepare()
+        await gateway.run(stop, admin_token=token)
+    finally:
+        await gateway.close()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.database import create_engine, upgrade
+
+    settings = load_settings(args.config)
+
+    async def migrate() -> None:
+        engine = create_engine(settings.database.url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
+    print(f"database schema is up to date ({settings.database.url.split('://')[0]})")
+    return 0
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    try:
+        normalise = normaliser_for(args.format_name)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]))
+    match = SourceTable(settings.sources).for_format(args.format_name).match(args.topic)
+    if match is None:
+        return _fail(f"topic {args.topic!r} matches no {args.format_name} source template")
+    payload = sys.stdin.buffer.read() if args.payload == "-" else os.fsencode(args.payload)
+    message = DeviceMessage(
+        household_id=match.household_id,
+        device_id=match.device_id,
+        subtopic=match.subtopic,
+        payload=payload,
+        received_at=datetime.now(UTC),
+        zone=match.zone,
+    )
+    try:
+        result = normalise(message)
+    except Rejected as exc:
+        return _fail(f"{exc.code}: {exc.reason}")
+    for r in result.readings:
+        print(
+            json.dumps(
+                {
+                    "household_id": r.household_id,
+                    "device_id": r.device_id,
+                    "kind": r.kind.value if r.kind else None,
+                    "metric": r.metric.value,
+                    "value": r.value,
+                    "unit": r.unit,
+                    "ts": r.ts.isoformat(),
+                },
+                ensure_ascii=False,
+            )
+        )
+    if result.problems:
+        return _fail("invalid_value: " + "; ".join(result.problems))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"iot-gateway: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_demo(args.config, speed=args.speed, token=secrets.token_urlsafe(16))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
