@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.app import Gateway
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
 from gateway.rules.catalogue import RulesConfigError
@@ -71,9 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(settings: Settings) -> None:
+def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=settings.log_level,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -82,7 +82,7 @@ def _setup_logging(settings: Settings) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     token = settings.require_admin_token()
-    _setup_logging(settings)
+    _setup_logging(settings.log_level)
     gateway = Gateway(settings)
     print(
         f"iot-gateway: serving http://{settings.http.host}:{settings.http.port} "
@@ -173,7 +173,7 @@ def _fail(message: str) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging("WARNING")
     return run_demo(args.config, speed=args.speed, token=secrets.token_urlsafe(16))
 
 
