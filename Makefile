@@ -1,0 +1,54 @@
+# Developer entry points: make demo | test | lint | clean.
+# Everything runs from a virtual environment in $(VENV), created and filled on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint clean distclean install install-test
+
+help:
+	@echo "make demo    run the gateway with an embedded broker, SQLite and simulated homes"
+	@echo "make test    run the test suite (PYTEST_ARGS=... to pass options to pytest)"
+	@echo "make lint    ruff check, ruff format --check, mypy"
+	@echo "make clean   remove caches and build leftovers (distclean: also $(VENV))"
+
+demo: $(VENV)/.installed
+	$(BIN)/iot-gateway demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files make a second run quick: pip runs again only when pyproject.toml changes.
+# The venv is an order-only prerequisite, so its own changing timestamp triggers nothing.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	@touch $@
+
+# The test extras include everything the demo needs, so this stamps both.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -f $(VENV)/.installed $(VENV)/.installed-test
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,291 @@
+"""Test infrastructure shared by every test: real services (MQTT broker, databases), or a skip.
+
+Environment:
+- ``GATEWAY_TEST_MQTT_URL``: use this broker (e.g. ``mqtt://127.0.0.1:1883``); otherwise the
+  tests start their own mosquitto if it is on PATH, else the embedded amqtt broker.
+- ``GATEWAY_TEST_DATABASE_URL``: a PostgreSQL server to create throw-away databases on
+  (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``); unset skips the PostgreSQL cases.
+- ``GATEWAY_TEST_REQUIRE_SERVICES=1``: a missing service fails the test instead of skipping it,
+  so CI cannot pass by testing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from gateway.ingest.embedded_broker import EmbeddedBroker, free_port
+
+MQTT_URL_ENV = "GATEWAY_TEST_MQTT_URL"
+DATABASE_URL_ENV = "GATEWAY_TEST_DATABASE_URL"
+REQUIRE_SERVICES_ENV = "GATEWAY_TEST_REQUIRE_SERVICES"
+
+_T = TypeVar("_T")
+
+
+# --- missing services ---------------------------------------------------------------------------
+
+
+def services_required() -> bool:
+    """Whether a missing service must fail the test rather than skip it."""
+    return os.environ.get(REQUIRE_SERVICES_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip the current test for want of a service, or fail it when services are required."""
+    if services_required():
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES_ENV} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(name="missing_service")
+def _missing_service_fixture() -> Callable[[str], NoReturn]:
+    """`missing_service` for other conftests and tests, which cannot import this module."""
+    # pytest imports every conftest.py under the module name "conftest", so a nested conftest
+    # cannot `from conftest import ...`; a fixture reaches them all.
+    return missing_service
+
+
+def _accepts_connections(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def unique_id() -> str:
+    """A short random hex id, to keep topics and household ids apart on a shared broker."""
+    return secrets.token_hex(4)
+
+
+# --- MQTT broker --------------------------------------------------------------------------------
+
+BrokerKind = Literal["external", "mosquitto", "amqtt"]
+
+
+@dataclass(frozen=True)
+class MqttBroker:
+    """The broker the test session uses: its URL and what kind of broker it is."""
+
+    url: str
+    kind: BrokerKind
+
+
+def mqtt_host_port(url: str) -> tuple[str, int]:
+    """Host and port of an ``mqtt://host[:port]`` URL (port 1883 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
+        raise ValueError(f"not an mqtt://host:port URL: {url!r}")
+    return parts.hostname, parts.port or 1883
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttBroker]:
+    """The session's MQTT broker: $GATEWAY_TEST_MQTT_URL, else our own mosquitto, else amqtt."""
+    external = os.environ.get(MQTT_URL_ENV, "").strip()
+    if external:
+        host, port = mqtt_host_port(external)
+        if not _accepts_connections(host, port):
+            missing_service(f"no MQTT broker answers at {MQTT_URL_ENV}={external}")
+        yield MqttBroker(external, "external")
+        return
+    mosquitto = shutil.which("mosquitto")
+    if mosquitto is not None:
+        with _MosquittoProcess(mosquitto, tmp_path_factory.mktemp("mosquitto")) as url:
+            yield MqttBroker(url, "mosquitto")
+        return
+    with EmbeddedBroker(port=free_port()) as broker:
+        yield MqttBroker(broker.url, "amqtt")
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(mqtt_broker: MqttBroker) -> str:
+    """URL of the session's MQTT broker, e.g. ``mqtt://127.0.0.1:1883``."""
+    return mqtt_broker.url
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker_kind(mqtt_broker: MqttBroker) -> BrokerKind:
+    """Which broker `mqtt_url` points at (amqtt speaks MQTT 3.1.1 only and has no $share)."""
+    return mqtt_broker.kind
+
+
+class _MosquittoProcess:
+    """A private mosquitto on a free loopback port, configured like the shipped one."""
+
+    _START_ATTEMPTS = 3
+    _START_TIMEOUT_S = 10.0
+
+    def __init__(self, executable: str, workdir: Path) -> None:
+        self._executable = executable
+        self._workdir = workdir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        # Another process may take the free port before mosquitto binds it: then try another.
+        for _ in range(self._START_ATTEMPTS):
+            port = free_port()
+            if self._start(port):
+                return f"mqtt://127.0.0.1:{port}"
+        raise RuntimeError(
+            f"mosquitto did not start in {self._START_ATTEMPTS} attempts;"
+            f" its output ends with:\n{self._output_tail()}"
+        )
+
+    def _write_config(self, port: int) -> Path:
+        config = self._workdir / "mosquitto.conf"
+        # Run as whoever runs the tests: as root, mosquitto would otherwise switch to the
+        # mosquitto user, which cannot write to pytest's private temporary directory.
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        config.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"user {user}\n"
+            "persistence true\n"
+            f"persistence_location {self._workdir}/\n"
+            # As in config/mosquitto: the default of 1000 drops an offline session's backlog.
+            "max_queued_messages 100000\n"
+            f"log_dest file {self._workdir}/mosquitto.log\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        return config
+
+    def _start(self, port: int) -> bool:
+        config = self._write_config(port)
+        with (self._workdir / "stderr.log").open("ab") as stderr:
+            process = subprocess.Popen(
+                [self._executable, "-c", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        deadline = time.monotonic() + self._START_TIMEOUT_S
+        while process.poll() is None and time.monotonic() < deadline:
+            if _accepts_connections("127.0.0.1", port, timeout=0.2):
+                self._process = process
+                return True
+            time.sleep(0.05)
+        _terminate(process)
+        return False
+
+    def _output_tail(self) -> str:
+        texts = []
+        for name in ("stderr.log", "mosquitto.log"):
+            path = self._workdir / name
+            if path.exists():
+                texts.append(path.read_text(errors="replace")[-2000:])
+        return "\n".join(texts).strip() or "(nothing)"
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process is not None:
+            _terminate(self._process)
+            self._process = None
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+def _sqlite_url(directory: Path) -> str:
+    return f"sqlite+aiosqlite:///{directory / 'gateway.db'}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file in the test's temporary directory."""
+    return _sqlite_url(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, empty database: once on SQLite, once on PostgreSQL (marked postgres)."""
+    if request.param == "sqlite":
+        yield _sqlite_url(tmp_path)
+    else:
+        yield from _fresh_postgres_database()
+
+
+def _run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    # A worker thread with its own event loop: this fixture is sync, and the test's event loop
+    # (pytest-asyncio's) is not running yet during setup, nor any more during teardown.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _fresh_postgres_database() -> Iterator[str]:
+    raw = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not raw:
+        missing_service(f"{DATABASE_URL_ENV} is not set (no PostgreSQL server to test against)")
+    server = make_url(raw)
+    if server.get_backend_name() != "postgresql":
+        pytest.fail(f"{DATABASE_URL_ENV} must be a postgresql+asyncpg:// URL, not {raw!r}")
+    name = f"gw_test_{secrets.token_hex(6)}"
+    try:
+        _run_async(_create_database(server, name))
+    except (OSError, asyncpg.PostgresError) as exc:  # OSError covers refused and timed out
+        where = server.render_as_string(hide_password=True)
+        missing_service(f"cannot create a database on PostgreSQL at {where}: {exc!r}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run_async(_drop_database(server, name))
+
+
+async def _admin_connection(server: URL) -> asyncpg.Connection:
+    options: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "user": server.username,
+        "password": server.password,
+        "timeout": 10,
+    }
+    try:
+        return await asyncpg.connect(database=server.database, **options)
+    except asyncpg.InvalidCatalogNameError:
+        # The URL's database need not exist (a fresh server has only "postgres"): any database
+        # will do to run CREATE/DROP DATABASE from.
+        return await asyncpg.connect(database="postgres", **options)
+
+
+async def _create_database(server: URL, name: str) -> None:
+    connection = await _admin_connection(server)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(server: URL, name: str) -> None:
+    connection = await _admin_connection(server)
+    try:
+        # FORCE (PostgreSQL 13+) ends connections a test's engine left open, e.g. after a failure.
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()

@@ -1,0 +1,339 @@
+"""A fake Twilio REST API on loopback: Messages and Calls, with Twilio's auth and error shapes.
+
+Tests use it as a context manager; by hand: `python -m tests.fakes.twilio --port 8990` and point
+the gateway's `[twilio] api_base_url` at the printed URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+import re
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+DEFAULT_ACCOUNT_SID = "AC" + "c0ffee" * 5 + "42"
+DEFAULT_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+
+_RESOURCE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+_ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/")
+# Codes and texts Twilio answers with; the {to} placeholder is the request's To field.
+_ERRORS: dict[int, str] = {
+    20003: "Authenticate",
+    20004: "Method not allowed",
+    20404: "The requested resource {path} was not found",
+    20429: "Too Many Requests",
+    20500: "An internal server error has occurred",
+    21201: "No 'To' number is specified",
+    21205: "Url parameter is required.",
+    21211: "The 'To' number {to} is not a valid phone number.",
+    21213: "No 'From' number is specified",
+    21602: "Message body is required.",
+    21603: "A 'From' phone number is required.",
+    21604: "A 'To' phone number is required.",
+}
+_DEFAULT_CODE = {400: 21211, 401: 20003, 404: 20404, 405: 20004, 429: 20429}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    account_sid: str | None
+    """The account named in the path, if the path names one."""
+    auth_ok: bool
+    form: Mapping[str, str]
+    """Form fields, first value of each."""
+    headers: Mapping[str, str]
+    raw_body: bytes
+    status: int
+    """What the fake answered."""
+
+
+class FakeTwilio:
+    """A real HTTP server on 127.0.0.1 answering like api.twilio.com for Messages and Calls."""
+
+    def __init__(
+        self,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        *,
+        port: int = 0,
+        on_request: Callable[[RecordedRequest], None] | None = None,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self._on_request = on_request
+        self._requests: list[RecordedRequest] = []
+        self._failures: list[tuple[int, int, str | None]] = []
+        self._changed = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeTwilio:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def fail_next(
+        self, n: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
+    ) -> None:
+        """Answer the next `n` authenticated requests with Twilio's error JSON."""
+        chosen = code if code is not None else _DEFAULT_CODE.get(status, 20500)
+        with self._changed:
+            self._failures.extend([(status, chosen, message)] * n)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._changed:
+            return list(self._requests)
+
+    @property
+    def messages(self) -> list[RecordedRequest]:
+        """Accepted SMS requests."""
+        return [r for r in self.requests if r.path.endswith("/Messages.json") and r.status == 201]
+
+    @property
+    def calls(self) -> list[RecordedRequest]:
+        """Accepted call requests."""
+        return [r for r in self.requests if r.path.endswith("/Calls.json") and r.status == 201]
+
+    def wait_for_requests(self, n: int, timeout: float = 2.0) -> list[RecordedRequest]:
+        """Block until at least `n` requests have arrived; raise TimeoutError otherwise."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._requests) >= n, timeout):
+                raise TimeoutError(f"fake Twilio got {len(self._requests)} of {n} requests")
+            return list(self._requests)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._changed:
+            self._requests.append(request)
+            self._changed.notify_all()
+        if self._on_request is not None:
+            self._on_request(request)
+
+    def _take_failure(self) -> tuple[int, int, str | None] | None:
+        with self._changed:
+            return self._failures.pop(0) if self._failures else None
+
+    def _auth_ok(self, header: str | None) -> bool:
+        scheme, _, encoded = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user, self.account_sid) and hmac.compare_digest(
+            password, self.auth_token
+        )
+
+    def _answer(
+        self, method: str, path: str, sid: str | None, auth_ok: bool, form: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        if not auth_ok:
+            return _error(401, 20003, path, form)
+        match = _RESOURCE_PATH.match(path)
+        # Credentials for one account do not open another: Twilio answers "not found".
+        if match is None or sid != self.account_sid:
+            return _error(404, 20404, path, form)
+        if method != "POST":
+            return _error(405, 20004, path, form)
+        failure = self._take_failure()
+        if failure is not None:
+            status, code, message = failure
+            return _error(status, code, path, form, message)
+        if match["kind"] == "Messages":
+            missing = _first_missing(form, [("To", 21604), ("From", 21603), ("Body", 21602)])
+            return _error(400, missing, path, form) if missing else (201, _message(sid, form))
+        missing = _first_missing(form, [("To", 21201), ("From", 21213)])
+        if not missing and not ("Twiml" in form or "Url" in form or "ApplicationSid" in form):
+            missing = 21205
+        return _error(400, missing, path, form) if missing else (201, _call(sid, form))
+
+
+def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            path = urlsplit(self.path).path
+            fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            form = {key: values[0] for key, values in fields.items()}
+            account = _ACCOUNT_PATH.match(path)
+            sid = account["sid"] if account else None
+            auth_ok = fake._auth_ok(self.headers.get("Authorization"))
+            status, payload = fake._answer(self.command, path, sid, auth_ok, form)
+            # Recorded before answering, so a test that saw the response also sees the record.
+            fake._record(
+                RecordedRequest(
+                    method=self.command,
+                    path=path,
+                    account_sid=sid,
+                    auth_ok=auth_ok,
+                    form=form,
+                    headers=dict(self.headers.items()),
+                    raw_body=raw,
+                    status=status,
+                )
+            )
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Twilio-Request-Id", "RQ" + secrets.token_hex(16))
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # requests are recorded (and printed by the CLI) instead
+
+    return Handler
+
+
+def _first_missing(form: Mapping[str, str], required: list[tuple[str, int]]) -> int | None:
+    return next((code for field, code in required if not form.get(field)), None)
+
+
+def _error(
+    status: int, code: int, path: str, form: Mapping[str, str], message: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    text = message or _ERRORS.get(code, "Error").format(path=path, to=form.get("To", ""))
+    return status, {
+        "code": code,
+        "message": text,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def _common(prefix: str, kind: str, sid: str, form: Mapping[str, str]) -> dict[str, Any]:
+    resource_sid = prefix + secrets.token_hex(16)
+    now = formatdate(usegmt=False).replace("-0000", "+0000")
+    return {
+        "account_sid": sid,
+        "api_version": "2010-04-01",
+        "date_created": now,
+        "date_updated": now,
+        "direction": "outbound-api",
+        "from": form["From"],
+        "price": None,
+        "price_unit": "USD",
+        "sid": resource_sid,
+        "status": "queued",
+        "to": form["To"],
+        "uri": f"/2010-04-01/Accounts/{sid}/{kind}/{resource_sid}.json",
+    }
+
+
+def _message(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
+    resource = _common("SM", "Messages", sid, form)
+    body = form["Body"]
+    # GSM-7 (approximated by ASCII) fits 160 characters per segment, UCS-2 (Chinese) only 70.
+    single, part = (160, 153) if body.isascii() else (70, 67)
+    segments = 1 if len(body) <= single else -(-len(body) // part)
+    return resource | {
+        "body": body,
+        "date_sent": None,
+        "error_code": None,
+        "error_message": None,
+        "messaging_service_sid": None,
+        "num_media": "0",
+        "num_segments": str(segments),
+        "subresource_uris": {"media": resource["uri"].removesuffix(".json") + "/Media.json"},
+    }
+
+
+def _call(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
+    resource = _common("CA", "Calls", sid, form)
+    base = resource["uri"].removesuffix(".json")
+    return resource | {
+        "answered_by": None,
+        "caller_name": None,
+        "duration": None,
+        "end_time": None,
+        "from_formatted": form["From"],
+        "parent_call_sid": None,
+        "start_time": None,
+        "to_formatted": form["To"],
+        "subresource_uris": {
+            "notifications": f"{base}/Notifications.json",
+            "recordings": f"{base}/Recordings.json",
+        },
+    }
+
+
+def _print_request(request: RecordedRequest) -> None:
+    kind = request.path.rsplit("/", 1)[-1].removesuffix(".json")
+    text = request.form.get("Body") or request.form.get("Twiml") or request.form.get("Url", "")
+    print(
+        f"{request.status} {request.method} {kind} auth={'ok' if request.auth_ok else 'BAD'} "
+        f"to={request.form.get('To', '-')} from={request.form.get('From', '-')}: {text}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake Twilio REST API on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8990, help="0 picks a free port")
+    parser.add_argument("--sid", default=DEFAULT_ACCOUNT_SID, help="account SID to accept")
+    parser.add_argument("--token", default=DEFAULT_AUTH_TOKEN, help="auth token to accept")
+    args = parser.parse_args(argv)
+    with FakeTwilio(args.sid, args.token, port=args.port, on_request=_print_request) as fake:
+        print(f"fake Twilio for {args.sid} at {fake.base_url} (Ctrl-C stops)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
