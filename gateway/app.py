@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Generator
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,19 @@ def default_notifier(settings: Settings) -> Notifier:
 
         return TwilioNotifier(settings.twilio)
     return ConsoleNotifier()
+
+
+class StartupError(Exception):
+    """The gateway cannot start; the message says why in one line."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the API's socket up front, so a taken port is a clear error, not a crash later."""
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 class Gateway:
@@ -90,10 +104,15 @@ class Gateway:
             self.clock,
         )
         self.http: uvicorn.Server | None = None
+        self.http_port: int | None = None
 
     async def prepare(self) -> None:
         """Migrate the schema and restore what the rules need from the store."""
-        await upgrade(self.db)
+        try:
+            await upgrade(self.db)
+        except (SQLAlchemyError, OSError) as exc:
+            where = self.db.url.render_as_string(hide_password=True)
+            raise StartupError(f"cannot use the database {where}: {exc}") from None
         async with self.db.connect() as conn:
             await self.directory.load(conn)
             for device in await list_devices(conn):
@@ -127,6 +146,7 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event, *, admin_token: str | None) -> None:
         """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
+        sock = listen(self.settings.http.host, self.settings.http.port) if admin_token else None
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
         async with self.ingest, asyncio.TaskGroup() as group:
@@ -134,7 +154,8 @@ class Gateway:
                 group.create_task(self._consume(), name="ingest"),
                 group.create_task(self.dispatcher.run(), name="dispatcher"),
             ]
-            if admin_token is not None:
+            if sock is not None and admin_token is not None:
+                self.http_port = sock.getsockname()[1]
                 self.http = _QuietServer(
                     uvicorn.Config(
                         create_api(self.api_context(admin_token)),
@@ -144,7 +165,7 @@ class Gateway:
                         lifespan="off",
                     )
                 )
-                http_task = group.create_task(self.http.serve(), name="http")
+                http_task = group.create_task(self.http.serve(sockets=[sock]), name="http")
             scheduler.start()
             try:
                 await stop.wait()

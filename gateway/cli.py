@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.app import Gateway
+from gateway.app import Gateway, StartupError
 from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RulesConfigError) as exc:
         print(f"iot-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"iot-gateway: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -85,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     _setup_logging(settings.log_level)
     gateway = Gateway(settings)
     print(
-        f"iot-gateway: serving http://{settings.http.host}:{settings.http.port} "
-        f"(broker {settings.mqtt.display_url()})",
+        f"iot-gateway: starting; API on http://{settings.http.host}:{settings.http.port}, "
+        f"broker {settings.mqtt.display_url()}",
         file=sys.stderr,
         flush=True,
     )

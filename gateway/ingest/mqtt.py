@@ -81,6 +81,7 @@ class MqttIngest:
         client.max_inflight_messages_set(s.max_inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
@@ -154,6 +155,9 @@ class MqttIngest:
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
         self.connected.set()
+
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        log.warning("cannot reach the broker at %s; retrying", self.settings.display_url())
 
     def _on_disconnect(
         self,
