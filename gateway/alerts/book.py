@@ -19,7 +19,7 @@ from gateway.alerts.messages import AlertText, Language, render_alert
 from gateway.alerts.notifiers.base import Channel
 from gateway.care.households import Contact, Household, get_household
 from gateway.clock import Clock
-from gateway.models import ACTIVE_ALERT_STATUSES, AlertStatus, Finding, FindingAction
+from gateway.models import AlertStatus, Finding, FindingAction
 from gateway.store.alerts import (
     AlertRecord,
     add_event,
@@ -230,7 +230,3 @@ def _first_recipients(household: Household) -> tuple[list[Contact], str]:
     if household.visitors:
         return household.visitors, "alert opened: assigned visitor"
     return household.relatives, "alert opened: no visitor assigned, relative instead"
-
-
-def is_active(status: AlertStatus) -> bool:
-    return status in ACTIVE_ALERT_STATUSES

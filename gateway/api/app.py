@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.api.context import ApiContext
-from gateway.api.routers import alerts, health, households
+from gateway.api.routers import alerts, dead_letters, health, households
 
 
 def create_api(context: ApiContext) -> FastAPI:
@@ -18,4 +18,5 @@ def create_api(context: ApiContext) -> FastAPI:
     api.include_router(health.router)
     api.include_router(households.router)
     api.include_router(alerts.router)
+    api.include_router(dead_letters.router)
     return api

@@ -49,8 +49,21 @@ async def insert_dead_letters(conn: AsyncConnection, letters: Sequence[DeadLette
     )
 
 
-async def recent_dead_letters(conn: AsyncConnection, limit: int = 100) -> list[dict[str, object]]:
-    rows = await conn.execute(
-        sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
-    )
-    return [dict(row._mapping) for row in rows]
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    topic: str
+    payload: str
+    reason_code: str
+    reason: str
+    received_at: datetime
+
+
+async def recent_dead_letters(
+    conn: AsyncConnection, *, limit: int = 100, reason_code: str | None = None
+) -> list[StoredDeadLetter]:
+    """Newest first."""
+    query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    if reason_code is not None:
+        query = query.where(dead_letters.c.reason_code == reason_code)
+    return [StoredDeadLetter(**row._mapping) for row in await conn.execute(query)]

@@ -13,10 +13,12 @@ from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.models import Finding, FindingAction, Severity
+from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from tests.integration.harness import HOUSEHOLD, isolated_settings
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = datetime(2026, 11, 29, 5, 52, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -187,3 +189,20 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient):
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert "/api/alerts/{alert_id}/ack" in spec["paths"]
+
+
+async def test_dead_letters_are_listed_newest_first_and_filterable(
+    client: httpx.AsyncClient, gateway: Gateway
+):
+    letters = [
+        DeadLetter("homes/H001/x/telemetry", b"{oops", "invalid_json", "not JSON", T0),
+        DeadLetter("homes/H9/x/telemetry", b"\xff\x00", "invalid_encoding", "not UTF-8", T0),
+    ]
+    async with gateway.db.begin() as conn:
+        await insert_dead_letters(conn, letters)
+    listed = (await client.get("/api/dead-letters", headers=AUTH)).json()
+    assert [d["reason_code"] for d in listed] == ["invalid_encoding", "invalid_json"]
+    assert listed[0]["payload"] == "\\xff\\x00"
+    only_json = (await client.get("/api/dead-letters?reason=invalid_json", headers=AUTH)).json()
+    assert [d["payload"] for d in only_json] == ["{oops"]
+    assert (await client.get("/api/dead-letters")).status_code == 401

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from gateway.alerts.book import AlertNotFound, TransitionRefused
 from gateway.api.deps import Context, CurrentUser, ReadConn
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 class AlertOut(BaseModel):
     id: int
-    rule: str
+    rule: str = Field(validation_alias=AliasChoices("rule", "rule_id"))
     severity: Severity
     status: AlertStatus
     household_id: str
@@ -44,26 +44,8 @@ class AlertOut(BaseModel):
     resolution_note: str | None
 
     @classmethod
-    def of(cls, a: AlertRecord) -> AlertOut:
-        return cls(
-            id=a.id,
-            rule=a.rule_id,
-            severity=a.severity,
-            status=a.status,
-            household_id=a.household_id,
-            device_id=a.device_id,
-            summary=a.summary,
-            evidence=a.evidence,
-            opened_at=a.opened_at,
-            last_seen_at=a.last_seen_at,
-            occurrences=a.occurrences,
-            condition_cleared_at=a.condition_cleared_at,
-            acknowledged_at=a.acknowledged_at,
-            acknowledged_by=a.acknowledged_by,
-            resolved_at=a.resolved_at,
-            resolved_by=a.resolved_by,
-            resolution_note=a.resolution_note,
-        )
+    def of(cls, alert: AlertRecord) -> AlertOut:
+        return cls.model_validate(alert, from_attributes=True)
 
 
 class AlertEventOut(BaseModel):
@@ -112,7 +94,7 @@ async def get_alerts(
     alert_status: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
     household: Annotated[str | None, Query(max_length=64)] = None,
     active: Annotated[bool, Query(description="only alerts not yet resolved")] = False,
-    limit: Annotated[int, Field(ge=1, le=1000), Query()] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> list[AlertOut]:
     """Alerts, newest first; filter by status (repeatable), household, or active only."""

@@ -1,0 +1,35 @@
+"""Dead letters: what the gateway could not use, and why (for installers and integrators)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from gateway.api.deps import CurrentUser, ReadConn
+from gateway.store.dead_letters import recent_dead_letters
+
+router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    topic: str
+    payload: str
+    reason_code: str
+    reason: str
+    received_at: datetime
+
+
+@router.get("", response_model=list[DeadLetterOut])
+async def list_dead_letters(
+    conn: ReadConn,
+    user: CurrentUser,
+    reason: Annotated[str | None, Query(max_length=32, description="reason code")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadLetterOut]:
+    """The most recent dead letters, newest first."""
+    letters = await recent_dead_letters(conn, limit=limit, reason_code=reason)
+    return [DeadLetterOut.model_validate(d, from_attributes=True) for d in letters]
