@@ -109,6 +109,9 @@ class EmbeddedBroker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
+            # Out of the terminal's process group: Ctrl-C goes to the parent, which stops the
+            # gateway first and the broker last (and stdin EOF stops it if the parent dies).
+            start_new_session=True,
         )
         try:
             self._wait_until_ready(self._process, time.monotonic() + timeout)
