@@ -17,6 +17,7 @@ from gateway.models import (
     ReadingValue,
     Severity,
 )
+from gateway.rules.counters import Consumption, CounterSample
 
 
 class RuleConfig(BaseModel):
@@ -33,8 +34,12 @@ class DeviceView:
     """What the engine knows of one device: kind, when last heard, latest values."""
 
     kind: DeviceKind | None = None
+    source: str | None = None
+    """The source (payload format) it reports through; it sets how often it must be heard."""
+    registered_at: datetime | None = None
     last_seen: datetime | None = None
     values: dict[Metric, ReadingValue] = field(default_factory=dict)
+    counters: dict[Metric, CounterSample] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -45,6 +50,10 @@ class HouseholdState:
     devices: dict[str, DeviceView] = field(default_factory=dict)
     open_alerts: dict[tuple[str, str], datetime] = field(default_factory=dict)
     """(rule id, device id) -> event time the active alert was opened."""
+    last_use: dict[Metric, datetime] = field(default_factory=dict)
+    """Per cumulative metric (water, energy): when the household was last seen using some."""
+    consumption: Consumption | None = None
+    """The use revealed by the reading being evaluated, if it is a meter total."""
 
     def alert_opened_at(self, rule_id: str, device_id: str) -> datetime | None:
         return self.open_alerts.get((rule_id, device_id))
@@ -69,13 +78,14 @@ def finding(
     summary: str,
     *,
     resolves: bool = False,
+    severity: Severity | None = None,
 ) -> Finding:
     """A Finding about the reading's device, with the reading as evidence."""
     return Finding(
         rule_id=rule_id,
         household_id=reading.household_id,
         device_id=reading.device_id,
-        severity=config.severity,
+        severity=severity or config.severity,
         action=action,
         ts=reading.ts,
         summary=summary,

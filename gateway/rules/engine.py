@@ -9,6 +9,7 @@ from functools import partial
 
 from gateway.models import DeviceKind, Finding, Metric, Reading, ReadingValue
 from gateway.rules.base import DeviceView, HouseholdState, Rule
+from gateway.rules.counters import Consumption, CounterSample, consumption, is_counter
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,13 @@ class RuleEngine:
     def on_reading(self, reading: Reading) -> list[Finding]:
         """Findings for one reading; rules see the state as it was before it."""
         state = self.state(reading.household_id)
+        view = state.devices.setdefault(reading.device_id, DeviceView())
+        state.consumption = _consumption(view, reading)
         findings: list[Finding] = []
         for rule in self.rules:
             findings.extend(_guarded(rule, partial(rule.on_reading, state, reading)))
-        self._remember(state, reading)
+        self._remember(state, view, reading)
+        state.consumption = None
         return findings
 
     def on_tick(self, now: datetime) -> list[Finding]:
@@ -46,15 +50,24 @@ class RuleEngine:
         self,
         household_id: str,
         device_id: str,
-        kind: DeviceKind | None,
-        last_seen: datetime | None,
-        values: dict[Metric, ReadingValue] | None = None,
+        *,
+        kind: DeviceKind | None = None,
+        source: str | None = None,
+        registered_at: datetime | None = None,
+        last_seen: datetime | None = None,
+        values: dict[Metric, tuple[ReadingValue, datetime]] | None = None,
     ) -> None:
-        """Restore what is known of a device (at start-up, from the store)."""
+        """Record what is known of a device (from the store at start-up, or on registration)."""
         view = self.state(household_id).devices.setdefault(device_id, DeviceView())
         view.kind = kind or view.kind
-        view.last_seen = last_seen
-        view.values.update(values or {})
+        view.source = source or view.source
+        view.registered_at = registered_at or view.registered_at
+        if last_seen is not None and (view.last_seen is None or last_seen > view.last_seen):
+            view.last_seen = last_seen
+        for metric, (value, ts) in (values or {}).items():
+            view.values[metric] = value
+            if is_counter(metric) and isinstance(value, float):
+                view.counters[metric] = CounterSample(value, ts)
 
     def alert_opened(self, household_id: str, rule_id: str, device_id: str, at: datetime) -> None:
         self.state(household_id).open_alerts[(rule_id, device_id)] = at
@@ -63,13 +76,27 @@ class RuleEngine:
         self.state(household_id).open_alerts.pop((rule_id, device_id), None)
 
     @staticmethod
-    def _remember(state: HouseholdState, reading: Reading) -> None:
-        view = state.devices.setdefault(reading.device_id, DeviceView())
+    def _remember(state: HouseholdState, view: DeviceView, reading: Reading) -> None:
         if reading.kind is not None:
             view.kind = reading.kind
         if view.last_seen is None or reading.ts >= view.last_seen:
             view.last_seen = reading.ts
             view.values[reading.metric] = reading.value
+        used = state.consumption
+        if used is not None and used.amount > 0:
+            last = state.last_use.get(used.metric)
+            state.last_use[used.metric] = used.until if last is None else max(last, used.until)
+        if is_counter(reading.metric) and isinstance(reading.value, float):
+            sample = view.counters.get(reading.metric)
+            if sample is None or reading.ts > sample.ts:
+                view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
+
+
+def _consumption(view: DeviceView, reading: Reading) -> Consumption | None:
+    if not is_counter(reading.metric) or not isinstance(reading.value, float):
+        return None
+    previous = view.counters.get(reading.metric)
+    return consumption(reading.metric, previous, CounterSample(reading.value, reading.ts))
 
 
 def _guarded(rule: Rule, run: Callable[[], list[Finding]]) -> list[Finding]:
