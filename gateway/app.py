@@ -30,7 +30,7 @@ from gateway.rules.catalogue import build_rules, load_rules_config
 from gateway.rules.engine import RuleEngine
 from gateway.store.alerts import active_alerts
 from gateway.store.database import create_engine, upgrade
-from gateway.store.readings import all_device_states, list_devices
+from gateway.store.readings import DeviceRecord, all_device_states, list_devices
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,20 @@ class Gateway:
             await self.directory.load(conn)
             for device in await list_devices(conn):
                 self.rules.note_device(
-                    device.household_id, device.device_id, device.kind, device.last_seen
+                    device.household_id,
+                    device.device_id,
+                    kind=device.kind,
+                    source=device.source,
+                    registered_at=device.registered_at,
+                    last_seen=device.last_seen,
                 )
             for household_id, state in await all_device_states(conn):
-                if state.value is None:
-                    continue
-                self.rules.note_device(
-                    household_id, state.device_id, None, None, {state.metric: state.value}
-                )
+                if state.value is not None:
+                    self.rules.note_device(
+                        household_id,
+                        state.device_id,
+                        values={state.metric: (state.value, state.ts)},
+                    )
             for alert in await active_alerts(conn):
                 self.rules.alert_opened(
                     alert.household_id, alert.rule_id, alert.device_id, alert.opened_at
@@ -139,6 +145,7 @@ class Gateway:
             clock=self.clock,
             admin_token=admin_token,
             broker_status=self.broker_status,
+            device_installed=self._device_installed,
         )
 
     def broker_status(self) -> BrokerStatus:
@@ -203,6 +210,16 @@ class Gateway:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, DB_RETRY_MAX_S)
             self.ingest.ack(batch)
+
+    def _device_installed(self, device: DeviceRecord) -> None:
+        self.pipeline.device_changed(device.household_id, device.device_id, device.kind)
+        self.rules.note_device(
+            device.household_id,
+            device.device_id,
+            kind=device.kind,
+            source=device.source,
+            registered_at=device.registered_at,
+        )
 
     def _tell_rules(self, change: AlertChange) -> None:
         if change.active:

@@ -76,6 +76,10 @@ class Pipeline:
         self.on_notifications = on_notifications
         self._kinds: dict[DeviceKey, DeviceKind | None] = {}
 
+    def device_changed(self, household_id: str, device_id: str, kind: DeviceKind | None) -> None:
+        """A device was registered or changed elsewhere (the API): forget the cached kind."""
+        self._kinds[(household_id, device_id)] = kind
+
     async def process(self, batch: Sequence[InboundMessage]) -> BatchResult:
         """Handle one batch; raises only when the database fails (the caller retries)."""
         result = BatchResult()
@@ -151,6 +155,7 @@ class Pipeline:
                 await register_device(conn, key[0], key[1], reported, d.match.source)
                 kind = kind or reported
                 new_kinds[key] = kind
+                self.rules.note_device(*key, kind=kind, source=d.match.source)
             for r in d.readings:
                 out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
         return out

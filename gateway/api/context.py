@@ -11,6 +11,7 @@ from gateway.alerts.book import AlertBook
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock
 from gateway.observability import GatewayMetrics
+from gateway.store.readings import DeviceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,5 @@ class ApiContext:
     clock: Clock
     admin_token: str
     broker_status: Callable[[], BrokerStatus]
+    device_installed: Callable[[DeviceRecord], None]
+    """Tells ingest and rules that a device was registered or confirmed through the API."""

@@ -114,6 +114,8 @@ class DeviceRecord:
     kind: DeviceKind | None
     source: str | None
     review: str
+    label: str | None
+    registered_at: datetime | None
     first_seen: datetime | None
     last_seen: datetime | None
 
@@ -126,6 +128,8 @@ def _device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
         kind=DeviceKind(m["kind"]) if m["kind"] else None,
         source=m["source"],
         review=m["review"],
+        label=m["label"],
+        registered_at=m["registered_at"],
         first_seen=m["first_seen"],
         last_seen=m["last_seen"],
     )
@@ -171,6 +175,38 @@ async def register_device(
         set_={"kind": sa.func.coalesce(devices.c.kind, stmt.excluded.kind)},
     )
     await conn.execute(stmt)
+
+
+async def install_device(
+    conn: AsyncConnection,
+    household_id: str,
+    device_id: str,
+    kind: DeviceKind,
+    label: str | None,
+    now: datetime,
+) -> DeviceRecord:
+    """Register a device as installed (or confirm one discovered): its kind is now certain."""
+    stmt = upsert(conn, devices).values(
+        household_id=household_id,
+        device_id=device_id,
+        kind=kind.value,
+        label=label,
+        review="confirmed",
+        registered_at=now,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["household_id", "device_id"],
+        set_={
+            "kind": stmt.excluded.kind,
+            "label": stmt.excluded.label,
+            "review": "confirmed",
+            "registered_at": sa.func.coalesce(devices.c.registered_at, stmt.excluded.registered_at),
+        },
+    )
+    await conn.execute(stmt)
+    device = await get_device(conn, household_id, device_id)
+    assert device is not None
+    return device
 
 
 async def touch_devices(conn: AsyncConnection, seen: dict[tuple[str, str], datetime]) -> None:

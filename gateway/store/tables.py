@@ -86,6 +86,8 @@ devices = sa.Table(
     sa.Column("kind", sa.String(32)),
     sa.Column("source", sa.String(64)),
     sa.Column("review", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("label", sa.String(100)),
+    sa.Column("registered_at", UTCDateTime),
     sa.Column("first_seen", UTCDateTime),
     sa.Column("last_seen", UTCDateTime),
     sa.ForeignKeyConstraint(["household_id"], ["households.id"], ondelete="CASCADE"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
 from gateway.care.households import (
@@ -18,10 +19,11 @@ from gateway.care.households import (
 )
 from gateway.care.households import create_household as store_household
 from gateway.care.households import get_household as load_household
-from gateway.models import EvidenceValue
+from gateway.models import DeviceKind, EvidenceValue
 from gateway.privacy import mask_phone
 from gateway.store.alerts import list_alerts
-from gateway.store.readings import device_states, list_devices
+from gateway.store.readings import DeviceRecord, device_states, list_devices
+from gateway.store.readings import install_device as store_device
 
 router = APIRouter(prefix="/api/households", tags=["households"])
 
@@ -50,10 +52,42 @@ class MetricState(BaseModel):
 class DeviceOut(BaseModel):
     device_id: str
     kind: str | None
+    label: str | None
+    source: str | None
     review: str
+    """"new": discovered from its traffic, to be reviewed; "confirmed": registered by a person."""
+    registered_at: datetime | None
     first_seen: datetime | None
     last_seen: datetime | None
+    never_reported: bool
     state: dict[str, MetricState]
+
+
+class DeviceIn(BaseModel):
+    """A device fitted in the home (or a discovered one confirmed by a person)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DeviceKind
+    label: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] | None = None
+
+
+DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+
+
+def _device_out(d: DeviceRecord, state: dict[str, MetricState]) -> DeviceOut:
+    return DeviceOut(
+        device_id=d.device_id,
+        kind=d.kind.value if d.kind else None,
+        label=d.label,
+        source=d.source,
+        review=d.review,
+        registered_at=d.registered_at,
+        first_seen=d.first_seen,
+        last_seen=d.last_seen,
+        never_reported=d.first_seen is None,
+        state=state,
+    )
 
 
 class HouseholdDetail(HouseholdSummary):
@@ -118,15 +152,7 @@ async def get_household(household_id: str, conn: ReadConn, user: CurrentUser) ->
     for s in await device_states(conn, household_id):
         states.setdefault(s.device_id, {})[s.metric.value] = MetricState(value=s.value, ts=s.ts)
     devices = [
-        DeviceOut(
-            device_id=d.device_id,
-            kind=d.kind.value if d.kind else None,
-            review=d.review,
-            first_seen=d.first_seen,
-            last_seen=d.last_seen,
-            state=states.get(d.device_id, {}),
-        )
-        for d in await list_devices(conn, household_id)
+        _device_out(d, states.get(d.device_id, {})) for d in await list_devices(conn, household_id)
     ]
     active = await list_alerts(
         conn, household_id=household_id, statuses=None, limit=1000, active_only=True
@@ -134,6 +160,25 @@ async def get_household(household_id: str, conn: ReadConn, user: CurrentUser) ->
     return HouseholdDetail.model_validate(
         {**_summary(household, _whole(user)), "devices": devices, "active_alerts": len(active)}
     )
+
+
+@router.put("/{household_id}/devices/{device_id}", response_model=DeviceOut)
+async def install_device(
+    household_id: str, device_id: DeviceId, body: DeviceIn, context: Context, user: CurrentUser
+) -> DeviceOut:
+    """Register a device fitted at installation, or confirm one discovered from its traffic.
+
+    A registered device that never reports is flagged by the device_offline rule: a smoke alarm
+    that was never connected protects nobody.
+    """
+    async with context.db.begin() as conn:
+        if await load_household(conn, household_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"household {household_id} not found")
+        device = await store_device(
+            conn, household_id, device_id, body.kind, body.label, context.clock.now()
+        )
+    context.device_installed(device)
+    return _device_out(device, {})
 
 
 def _whole(user: Principal) -> bool:

@@ -1,0 +1,28 @@
+"""Devices registered at installation: a label and the registration time.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("devices") as batch_op:
+        batch_op.add_column(sa.Column("label", sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column("registered_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("devices") as batch_op:
+        batch_op.drop_column("registered_at")
+        batch_op.drop_column("label")
