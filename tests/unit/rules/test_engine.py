@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import pytest
+
+from gateway.models import Finding, FindingAction, Metric, Reading, Severity
+from gateway.rules.base import HouseholdState, RuleConfig
+from gateway.rules.catalogue import RulesConfig, build_rules
+from gateway.rules.engine import RuleEngine
+from tests.unit.rules.helpers import T0, reading
+
+
+class Broken:
+    id: ClassVar[str] = "broken"
+    config = RuleConfig(severity=Severity.LOW)
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        raise RuntimeError("bug")
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        raise RuntimeError("bug")
+
+
+class SeesBefore:
+    """Records the value the state held when the rule ran."""
+
+    id: ClassVar[str] = "sees_before"
+    config = RuleConfig(severity=Severity.LOW)
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        view = state.devices.get(reading.device_id)
+        self.seen.append(view.values.get(reading.metric) if view else None)
+        return []
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        return []
+
+
+def test_a_broken_rule_does_not_silence_the_others():
+    engine = RuleEngine([Broken(), *build_rules(RulesConfig())])
+    found = engine.on_reading(reading(Metric.SMOKE, True))
+    assert [f.rule_id for f in found] == ["smoke_alarm"]
+    assert engine.on_tick(T0) == []
+
+
+def test_rules_see_the_state_before_the_reading():
+    spy = SeesBefore()
+    engine = RuleEngine([spy])
+    engine.on_reading(reading(Metric.POWER_W, 10.0))
+    engine.on_reading(reading(Metric.POWER_W, 20.0, after_s=1))
+    assert spy.seen == [None, 10.0]
+
+
+def test_an_older_reading_does_not_overwrite_the_latest_value():
+    engine = RuleEngine([])
+    engine.on_reading(reading(Metric.POWER_W, 20.0, after_s=10))
+    engine.on_reading(reading(Metric.POWER_W, 10.0))
+    assert engine.state("H001").devices["dev-1"].values[Metric.POWER_W] == 20.0
+
+
+def test_meter_totals_become_consumption_and_last_use():
+    seen = []
+
+    class Spy(SeesBefore):
+        def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+            seen.append(state.consumption.amount if state.consumption else None)
+            return []
+
+    engine = RuleEngine([Spy()])
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 1000.0))
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 1000.0, after_s=600))
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 1012.5, after_s=1200))
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 3.0, after_s=1800))  # meter replaced
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 5.0, after_s=2400))
+    assert seen == [None, 0.0, 12.5, None, 2.0]
+    assert engine.state("H001").last_use[Metric.WATER_TOTAL_L] == T0 + timedelta(seconds=2400)
+
+
+def test_counters_restored_at_start_up_continue_without_a_spike():
+    seen = []
+
+    class Spy(SeesBefore):
+        def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+            seen.append(state.consumption.amount if state.consumption else None)
+            return []
+
+    engine = RuleEngine([Spy()])
+    engine.note_device("H001", "dev-1", values={Metric.ENERGY_TOTAL_KWH: (5321.44, T0)})
+    engine.on_reading(reading(Metric.ENERGY_TOTAL_KWH, 5321.94, after_s=3600))
+    assert seen == [pytest.approx(0.5)]
+
+
+def test_alert_state_follows_the_alert_book():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    engine.alert_opened("H001", "call_button", "dev-1", T0)
+    (withdrawn,) = engine.on_reading(reading(Metric.BUTTON, "cancel", after_s=5))
+    assert withdrawn.action is FindingAction.CLEAR
+    engine.alert_closed("H001", "call_button", "dev-1")
+    assert engine.on_reading(reading(Metric.BUTTON, "cancel", after_s=6)) == []
