@@ -51,6 +51,8 @@ class Metric(StrEnum):
     BATTERY_LOW = "battery_low"
     TAMPER = "tamper"
     ONLINE = "online"
+    LINK_QUALITY = "link_quality"
+    SELF_TEST = "self_test"
 
 
 class ButtonAction(StrEnum):

@@ -59,8 +59,9 @@ def decode_json(payload: bytes) -> object:
         raise Rejected("invalid_encoding", "payload is not UTF-8 text") from None
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise Rejected("invalid_json", f"payload is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and integers too long to read (over 4300 digits).
+        raise Rejected("invalid_json", f"payload is not valid JSON: {str(exc)[:200]}") from None
 
 
 def event_time(raw: object, message: DeviceMessage) -> datetime:
@@ -90,7 +91,10 @@ def event_time(raw: object, message: DeviceMessage) -> datetime:
             ts = ts.replace(tzinfo=message.zone)
     else:
         raise Rejected("invalid_value", "ts: expected epoch seconds or ISO 8601 text")
-    ts = ts.astimezone(UTC)
+    try:
+        ts = ts.astimezone(UTC)
+    except OverflowError:
+        raise Rejected("invalid_value", f"ts: {raw!r:.40} is not a possible time") from None
     if ts < EARLIEST_TS or ts > message.received_at + MAX_CLOCK_AHEAD:
         raise Rejected("invalid_value", f"ts: {ts.isoformat()} is not a possible event time")
     return ts
@@ -121,3 +125,23 @@ def add_reading(
             ts=ts,
         )
     )
+
+
+def online_status(message: DeviceMessage, what: str) -> Normalised:
+    """An availability / last-will message: "online" or "offline", plain, as a JSON string, or
+    as {"state": ...}; an empty payload (a retained message being cleared) is no reading."""
+    text = message.payload.decode("utf-8", errors="replace").strip()
+    out = Normalised()
+    if not text:
+        return out
+    word: object = text
+    if text.startswith(("{", '"')):
+        body = decode_json(message.payload)
+        word = body.get("state") if isinstance(body, dict) else body
+    if not isinstance(word, str) or word.lower() not in _ONLINE_WORDS:
+        raise Rejected("invalid_value", f"{what}: expected online or offline, got {text[:40]!r}")
+    add_reading(out, message, None, Metric.ONLINE, _ONLINE_WORDS[word.lower()], message.received_at)
+    return out
+
+
+_ONLINE_WORDS = {"online": True, "offline": False}

@@ -61,6 +61,10 @@ CATALOGUE: dict[Metric, MetricSpec] = {
     Metric.BATTERY_LOW: _bool(),
     Metric.TAMPER: _bool(),
     Metric.ONLINE: _bool(),
+    # Zigbee LQI: 0..255.
+    Metric.LINK_QUALITY: _number("lqi", 0, 255, 0),
+    # The detector's test button is being pressed: its smoke/gas report is a test, not a fire.
+    Metric.SELF_TEST: _bool(),
 }
 
 # The kind a device most likely is when a metric arrives from it and nothing else says.

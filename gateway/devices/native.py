@@ -14,6 +14,7 @@ from gateway.devices.base import (
     add_reading,
     decode_json,
     event_time,
+    online_status,
 )
 from gateway.devices.catalogue import KIND_BY_METRIC
 from gateway.models import ButtonAction, DeviceKind, Metric
@@ -21,13 +22,12 @@ from gateway.models import ButtonAction, DeviceKind, Metric
 _METRICS = {m.value: m for m in Metric}
 _KINDS = {k.value: k for k in DeviceKind}
 _BUTTON_EVENTS = frozenset(a.value for a in ButtonAction)
-_STATUS_WORDS = {"online": True, "offline": False}
 
 
 def normalise(message: DeviceMessage) -> Normalised:
     """Turn one native telemetry, event or status message into canonical readings."""
     if message.subtopic == "status":
-        return _status(message)
+        return online_status(message, "status")
     body = decode_json(message.payload)
     if not isinstance(body, dict):
         raise Rejected("invalid_payload", "payload must be a JSON object")
@@ -62,16 +62,3 @@ def _event(raw: object) -> tuple[Metric, object]:
     if isinstance(raw, str) and raw in _BUTTON_EVENTS:
         return Metric.BUTTON, raw
     raise Rejected("invalid_value", f"event: {str(raw)[:40]!r} is not a known event")
-
-
-def _status(message: DeviceMessage) -> Normalised:
-    text = message.payload.decode("utf-8", errors="replace").strip()
-    word: object = text
-    if text.startswith(("{", '"')):
-        body = decode_json(message.payload)
-        word = body.get("state") if isinstance(body, dict) else body
-    if not isinstance(word, str) or word.lower() not in _STATUS_WORDS:
-        raise Rejected("invalid_value", f"status: expected online or offline, got {text[:40]!r}")
-    out = Normalised()
-    add_reading(out, message, None, Metric.ONLINE, _STATUS_WORDS[word.lower()], message.received_at)
-    return out
