@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.devices import native
+from gateway.devices import native, shelly, tasmota, wmbusmeters, zigbee2mqtt
 from gateway.devices.base import DeviceMessage, Normalised, Normaliser, Rejected
 
 FORMATS: dict[str, Normaliser] = {
     "native": native.normalise,
+    "zigbee2mqtt": zigbee2mqtt.normalise,
+    "tasmota": tasmota.normalise,
+    "shelly": shelly.normalise,
+    "wmbusmeters": wmbusmeters.normalise,
 }
 
 
