@@ -84,7 +84,8 @@ class MqttSettings(_Section):
         """The URL without its password, for logs and the health endpoint."""
         ep = self.endpoint()
         user = f"{ep.username}@" if ep.username else ""
-        return f"{'mqtts' if ep.tls else 'mqtt'}://{user}{ep.host}:{ep.port}"
+        host = f"[{ep.host}]" if ":" in ep.host else ep.host
+        return f"{'mqtts' if ep.tls else 'mqtt'}://{user}{host}:{ep.port}"
 
 
 class DatabaseSettings(_Section):
@@ -137,6 +138,7 @@ class SourceSettings(_Section):
 
 
 def default_sources() -> list[SourceSettings]:
+    """The sources of DESIGN.md §4: one home hub per household bridged to the central broker."""
     return [
         SourceSettings(
             name="native",
@@ -146,6 +148,29 @@ def default_sources() -> list[SourceSettings]:
                 "homes/{household}/{device}/event",
                 "homes/{household}/{device}/status",
             ],
+        ),
+        SourceSettings(
+            name="zigbee2mqtt",
+            format="zigbee2mqtt",
+            topics=[
+                "homes/{household}/z2m/{device}",
+                "homes/{household}/z2m/{device}/availability",
+            ],
+        ),
+        SourceSettings(
+            name="tasmota",
+            format="tasmota",
+            topics=["homes/{household}/tasmota/tele/{device}/#"],
+        ),
+        SourceSettings(
+            name="shelly",
+            format="shelly",
+            topics=["homes/{household}/shelly/{device}/#"],
+        ),
+        SourceSettings(
+            name="wmbusmeters",
+            format="wmbusmeters",
+            topics=["homes/{household}/wmbus/{device}"],
         ),
     ]
 

@@ -42,8 +42,13 @@ class TopicTemplate:
             raise ValueError(
                 f"topic template {template!r} needs one {{household}} and one {{device}}"
             )
-        if "#" in levels[:-1] or any("+" in level for level in levels):
-            raise ValueError(f"topic template {template!r}: '#' only at the end, no '+'")
+        if any("+" in level or ("#" in level and level != "#") for level in levels) or (
+            "#" in levels[:-1]
+        ):
+            raise ValueError(f"topic template {template!r}: '#' only as the last level, no '+'")
+        unknown = [lv for lv in levels if "{" in lv and lv not in ("{household}", "{device}")]
+        if unknown:
+            raise ValueError(f"topic template {template!r}: unknown placeholder {unknown[0]}")
         return cls(source, format_name, levels, zone)
 
     @property
@@ -66,7 +71,9 @@ class TopicTemplate:
                 device = part
             elif level != part:
                 return None
-        if not household or not device or device in RESERVED_DEVICE_IDS:
+        if not household or not device:
+            return None
+        if self.format == "native" and device in RESERVED_DEVICE_IDS:
             return None
         subtopic = "/".join(parts[device_index + 1 :])
         return SourceMatch(self.source, self.format, household, device, subtopic, self.zone)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from gateway.config import ConfigError, SourceSettings, load_settings
+from gateway.config import BrokerEndpoint, ConfigError, MqttSettings, SourceSettings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +111,233 @@ def test_the_example_file_loads_and_documents_every_key():
             keys = ["[[sources]]", *(f"{k} =" for k in SourceSettings.model_fields)]
         for key in keys:
             assert key in text, f"{name}: {key} is not documented in {example.name}"
+
+
+def test_ci_test_variables_do_not_leak_into_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GATEWAY_TEST_MQTT_URL", "mqtt://ci-broker:1883")
+    monkeypatch.setenv("GATEWAY_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@ci/test")
+    monkeypatch.setenv("GATEWAY_TEST_REQUIRE_SERVICES", "1")
+    settings = load_settings(write(tmp_path, ""))
+    assert settings.mqtt.url == "mqtt://127.0.0.1:1883"
+    assert settings.database.url == "sqlite+aiosqlite:///./var/gateway.db"
+
+
+def test_toml_sections_become_nested_settings(tmp_path: Path):
+    path = write(
+        tmp_path,
+        """
+environment = "production"
+timezone = "Asia/Urumqi"
+log_level = "DEBUG"
+
+[mqtt]
+url = "mqtts://broker.example"
+shared_group = "gateways"
+keepalive_s = 60
+
+[database]
+url = "postgresql+asyncpg://care@db/care"
+
+[http]
+host = "0.0.0.0"
+port = 8080
+
+[twilio]
+account_sid = "AC1"
+auth_token = "tok"
+from = "+15005550006"
+
+[alerts]
+language = "en"
+send_attempts = 5
+
+[[sources]]
+name = "lab"
+format = "native"
+topics = ["lab/{household}/{device}/telemetry"]
+timezone = "Asia/Shanghai"
+""",
+    )
+    settings = load_settings(path)
+    assert (settings.environment, settings.timezone, settings.log_level) == (
+        "production",
+        "Asia/Urumqi",
+        "DEBUG",
+    )
+    assert settings.mqtt.url == "mqtts://broker.example"
+    assert (settings.mqtt.shared_group, settings.mqtt.keepalive_s) == ("gateways", 60)
+    assert settings.database.url == "postgresql+asyncpg://care@db/care"
+    assert (settings.http.host, settings.http.port) == ("0.0.0.0", 8080)
+    assert settings.twilio.from_number == "+15005550006"
+    assert settings.twilio.enabled
+    assert (settings.alerts.language, settings.alerts.send_attempts) == ("en", 5)
+    (source,) = settings.sources
+    assert (source.name, source.topics, source.timezone) == (
+        "lab",
+        ["lab/{household}/{device}/telemetry"],
+        "Asia/Shanghai",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "toml", "value", "read"),
+    [
+        (
+            "GATEWAY_MQTT_URL",
+            '[mqtt]\nurl = "mqtt://file:1883"\n',
+            "mqtt://env:1884",
+            lambda s: s.mqtt.url,
+        ),
+        (
+            "GATEWAY_DATABASE_URL",
+            '[database]\nurl = "sqlite+aiosqlite:///file.db"\n',
+            "postgresql+asyncpg://u@env/care",
+            lambda s: s.database.url,
+        ),
+        ("GATEWAY_HTTP_PORT", "[http]\nport = 8001\n", "9000", lambda s: s.http.port),
+        (
+            "GATEWAY_TWILIO_FROM",
+            '[twilio]\nfrom = "+1000"\n',
+            "+15005550006",
+            lambda s: s.twilio.from_number,
+        ),
+        (
+            "GATEWAY_TWILIO_ACCOUNT_SID",
+            '[twilio]\naccount_sid = "ACfile"\n',
+            "ACenv",
+            lambda s: s.twilio.account_sid,
+        ),
+        (
+            "GATEWAY_ADMIN_TOKEN",
+            'admin_token = "file-token-file-token"\n',
+            "env-token-env-token",
+            lambda s: s.require_admin_token(),
+        ),
+    ],
+)
+def test_each_variable_overrides_its_key_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable, toml, value, read
+):
+    path = write(tmp_path, toml)
+    before = read(load_settings(path))
+    monkeypatch.setenv(variable, value)
+    after = read(load_settings(path))
+    assert str(before) != value
+    assert str(after) == value
+
+
+def test_a_variable_overrides_one_key_and_keeps_the_rest_of_the_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = write(tmp_path, '[twilio]\naccount_sid = "ACfile"\nauth_token = "tok"\nfrom = "+1"\n')
+    monkeypatch.setenv("GATEWAY_TWILIO_FROM", "+2")
+    twilio = load_settings(path).twilio
+    assert (twilio.account_sid, twilio.from_number) == ("ACfile", "+2")
+    assert twilio.auth_token is not None
+    assert twilio.auth_token.get_secret_value() == "tok"
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[mqtt]\nurl = "http://broker"\n', "mqtt.url (GATEWAY_MQTT_URL)"),
+        ('[http]\nport = "eighty"\n', "http.port (GATEWAY_HTTP_PORT)"),
+        ("[http]\nport = 70000\n", "http.port (GATEWAY_HTTP_PORT)"),
+        ('[alerts]\nlanguage = "fr"\n', "alerts.language (GATEWAY_ALERTS_LANGUAGE)"),
+        ('environment = "prod"\n', "environment (GATEWAY_ENVIRONMENT)"),
+        ("colour = 1\n", "colour"),
+        ('[twilio]\ncolour = "blue"\n', "twilio.colour"),
+    ],
+)
+def test_a_bad_value_in_the_file_names_its_key(tmp_path: Path, toml: str, named: str):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, toml))
+    assert str(caught.value).startswith(named)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["mqtt://", "tcp://broker:1883", "mqtt://broker:99999", "broker:1883", ""]
+)
+def test_a_broker_url_that_cannot_be_used_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+):
+    monkeypatch.setenv("GATEWAY_MQTT_URL", url)
+    with pytest.raises(ConfigError, match=r"^mqtt\.url \(GATEWAY_MQTT_URL\)"):
+        load_settings(write(tmp_path, ""))
+
+
+def test_broker_credentials_are_url_decoded():
+    endpoint = MqttSettings(url="mqtt://user:pa%40ss@host:1884").endpoint()
+    assert endpoint == BrokerEndpoint("host", 1884, False, "user", "pa@ss")
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "tls"),
+    [
+        ("mqtt://host", 1883, False),
+        ("mqtts://host", 8883, True),
+        ("mqtts://host:8884", 8884, True),
+    ],
+)
+def test_the_default_port_follows_the_scheme(url: str, port: int, tls: bool):
+    endpoint = MqttSettings(url=url).endpoint()
+    assert (endpoint.host, endpoint.port, endpoint.tls) == ("host", port, tls)
+    assert (endpoint.username, endpoint.password) == (None, None)
+
+
+def test_the_displayed_url_hides_the_password():
+    shown = MqttSettings(url="mqtts://gateway:s3cr%40t@broker.example").display_url()
+    assert shown == "mqtts://gateway@broker.example:8883"
+    assert "s3cr" not in shown
+
+
+def test_a_missing_admin_token_is_refused_even_in_development(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^admin_token \(GATEWAY_ADMIN_TOKEN\)"):
+        load_settings(write(tmp_path, "")).require_admin_token()
+
+
+@pytest.mark.parametrize("token", ["change-me", "CHANGEME", "secret", "admin", "a" * 15])
+def test_placeholder_or_short_admin_tokens_are_refused_only_in_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
+):
+    path = write(tmp_path, "")
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", token)
+    assert load_settings(path).require_admin_token() == token
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "production")
+    with pytest.raises(ConfigError, match=r"^admin_token \(GATEWAY_ADMIN_TOKEN\)"):
+        load_settings(path).require_admin_token()
+
+
+def test_a_long_random_admin_token_is_accepted_in_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "production")
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "q8Vd1xL0sZr4KpWm")
+    assert load_settings(write(tmp_path, "")).require_admin_token() == "q8Vd1xL0sZr4KpWm"
+
+
+def test_the_admin_token_is_not_shown_when_settings_are_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "q8Vd1xL0sZr4KpWm")
+    assert "q8Vd1xL0sZr4KpWm" not in repr(load_settings(write(tmp_path, "")))
+
+
+def test_the_config_file_can_be_named_by_gateway_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GATEWAY_CONFIG", str(write(tmp_path, "[http]\nport = 8123\n")))
+    assert load_settings().http.port == 8123
+
+
+def test_without_a_config_file_the_defaults_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # no config/gateway.toml here
+    assert load_settings().http.port == 8000
+
+
+def test_overrides_win_over_the_file(tmp_path: Path):
+    path = write(tmp_path, 'log_level = "DEBUG"\n')
+    assert load_settings(path, log_level="ERROR").log_level == "ERROR"
