@@ -35,7 +35,6 @@ from gateway.store.readings import DeviceRecord, all_device_states, list_devices
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 30
-DB_RETRY_MAX_S = 30.0
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -105,6 +104,7 @@ class Gateway:
         )
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
+        self._ticking = asyncio.Lock()
 
     async def prepare(self) -> None:
         """Migrate the schema and restore what the rules need from the store."""
@@ -157,10 +157,9 @@ class Gateway:
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
         async with self.ingest, asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._consume(), name="ingest"),
-                group.create_task(self.dispatcher.run(), name="dispatcher"),
-            ]
+            consume = group.create_task(self._consume(), name="ingest")
+            deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
+            http_task: asyncio.Task[None] | None = None
             if sock is not None and admin_token is not None:
                 self.http_port = sock.getsockname()[1]
                 self.http = _QuietServer(
@@ -178,37 +177,34 @@ class Gateway:
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)
-                if self.http is not None:
-                    self.http.should_exit = True
-                    await http_task
-                for task in tasks:
-                    task.cancel()
+            async with self._ticking:  # a tick in progress finishes first
+                pass
+            # An orderly stop: no task is cancelled in the middle of a database call.
+            if self.http is not None and http_task is not None:
+                self.http.should_exit = True
+                await http_task
+            self.ingest.stop_receiving()  # the batch in hand is stored and acknowledged first
+            await consume
+            await self.dispatcher.stop()
+            deliver.cancel()
 
     async def close(self) -> None:
         await self.db.dispose()
 
     async def tick(self) -> None:
         """Run the time-driven rules (scheduler job)."""
-        findings = self.rules.on_tick(self.clock.now())
-        if not findings:
-            return
-        async with self.db.begin() as conn:
-            applied = await self.book.apply(conn, findings)
-        self.dispatcher.submit(applied.notification_ids)
+        async with self._ticking:
+            findings = self.rules.on_tick(self.clock.now())
+            if not findings:
+                return
+            async with self.db.begin() as conn:
+                applied = await self.book.apply(conn, findings)
+            self.dispatcher.submit(applied.notification_ids)
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
         async for batch in self.ingest.batches():
-            delay = 0.5
-            while True:
-                try:
-                    await self.pipeline.process(batch)
-                    break
-                except (SQLAlchemyError, OSError):
-                    # Nothing was acknowledged: keep the batch and try again.
-                    log.exception("storing a batch failed; retrying in %.1f s", delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, DB_RETRY_MAX_S)
+            await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
 
     def _device_installed(self, device: DeviceRecord) -> None:

@@ -8,11 +8,13 @@ readings already stored and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.alerts.book import AlertBook
@@ -35,6 +37,10 @@ from gateway.store.readings import (
 )
 
 log = logging.getLogger(__name__)
+
+DB_RETRY_MAX_S = 30.0
+# Worth waiting for: the database is down, busy or locked. Anything else is about the data.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 DeviceKey = tuple[str, str]
 
@@ -80,6 +86,47 @@ class Pipeline:
         """A device was registered or changed elsewhere (the API): forget the cached kind."""
         self._kinds[(household_id, device_id)] = kind
 
+    async def process_with_retry(self, batch: Sequence[InboundMessage]) -> None:
+        """Process a batch until it is stored; a message the store refuses becomes a dead letter.
+
+        A database that is unreachable or busy is waited for (nothing is acknowledged meanwhile).
+        A batch the database refuses for good (a constraint, a value it cannot hold) is taken
+        apart so that the one message at fault cannot block the stream behind it.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await self.process(batch)
+                return
+            except TRANSIENT_DB_ERRORS:
+                log.exception("storing a batch failed; retrying in %.1f s", delay)
+            except SQLAlchemyError:
+                if len(batch) == 1:
+                    await self._store_refused(batch[0])
+                    return
+                log.warning("the store refused a batch of %s; retrying one by one", len(batch))
+                for message in batch:
+                    await self.process_with_retry([message])
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, DB_RETRY_MAX_S)
+
+    async def _store_refused(self, message: InboundMessage) -> None:
+        log.exception("the store refused the message on %s; kept as a dead letter", message.topic)
+        letter = DeadLetter(
+            message.topic,
+            message.payload,
+            "store_error",
+            "the database refused it",
+            message.received_at,
+        )
+        try:
+            async with self.db.begin() as conn:
+                await insert_dead_letters(conn, [letter])
+        except SQLAlchemyError:
+            log.exception("could not keep the dead letter either; dropping %s", message.topic)
+        self.metrics.dead_letters.labels("store_error").inc()
+
     async def process(self, batch: Sequence[InboundMessage]) -> BatchResult:
         """Handle one batch; raises only when the database fails (the caller retries)."""
         result = BatchResult()
@@ -100,6 +147,10 @@ class Pipeline:
         match = self.sources.match(message.topic)
         if match is None:
             self._dead(result, message, "no_source", "topic matches no configured source")
+            return None
+        if not (_valid_id(match.household_id, 64) and _valid_id(match.device_id, 128)):
+            reason = "household or device id in the topic is too long or has control characters"
+            self._dead(result, message, "invalid_topic", reason)
             return None
         try:
             normalised = normaliser_for(match.format)(
@@ -211,6 +262,10 @@ class Pipeline:
         if batch:
             oldest = min(m.received_at for m in batch)
             self.metrics.ingest_lag.set((self.clock.now() - oldest).total_seconds())
+
+
+def _valid_id(value: str, longest: int) -> bool:
+    return len(value) <= longest and value.isprintable()
 
 
 def _with_kind(reading: Reading, kind: DeviceKind) -> Reading:

@@ -7,8 +7,9 @@ the same one), and its outcome is written only after the provider has answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -57,6 +58,10 @@ class NotificationDispatcher:
         self.sleep = sleep
         # When the queue is full the rows stay pending and the next sweep picks them up.
         self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=queue_size)
+        self._closing = False
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def submit(self, notification_ids: Iterable[int]) -> None:
         for nid in notification_ids:
@@ -65,6 +70,16 @@ class NotificationDispatcher:
             except asyncio.QueueFull:
                 log.warning("notification queue full; %s waits for the next sweep", nid)
                 return
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Take no new work and wait (up to `grace_s`) for sends and sweeps in progress.
+
+        Cancelling a task in the middle of a database call can leave its connection hanging, so
+        `run()` should be cancelled only after this has returned: then every worker is idle.
+        """
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_s)
 
     async def run(self) -> None:
         """Deliver until cancelled: worker tasks plus a periodic sweep of pending rows."""
@@ -127,8 +142,11 @@ class NotificationDispatcher:
     async def _worker(self) -> None:
         while True:
             nid = await self.queue.get()
+            if self._closing:
+                continue  # still pending in the database: the next start sends it
             try:
-                await self.deliver(nid)
+                with self._working():
+                    await self.deliver(nid)
             except Exception:
                 # The database may be down; the row stays pending/claimed and is swept later.
                 log.exception("could not deliver notification %s; will retry", nid)
@@ -137,11 +155,24 @@ class NotificationDispatcher:
 
     async def _sweeper(self) -> None:
         while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("notification sweep failed; will retry")
+            if not self._closing:
+                try:
+                    with self._working():
+                        await self.sweep()
+                except Exception:
+                    log.exception("notification sweep failed; will retry")
             await self.sleep(self.sweep_interval_s)
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
 
     async def _claim(self, notification_id: int) -> OutboundMessage | None:
         now = self.clock.now()

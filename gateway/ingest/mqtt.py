@@ -103,6 +103,10 @@ class MqttIngest:
         # Unacknowledged messages stay at the broker and come back on the next start.
         await asyncio.to_thread(self._shutdown)
 
+    def stop_receiving(self) -> None:
+        """End `batches()` after the batch in hand; what is not acknowledged stays queued."""
+        self._stopping.set()
+
     def _shutdown(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
