@@ -5,6 +5,7 @@ from datetime import timedelta
 from gateway.models import DeviceKind, FindingAction, Metric, Severity
 from gateway.rules.base import DeviceView, HouseholdState
 from gateway.rules.connectivity import DeviceOffline, DeviceOfflineConfig, allowed_silence
+from gateway.rules.engine import RuleEngine
 from tests.unit.rules.helpers import T0, reading
 
 RULE = DeviceOffline(DeviceOfflineConfig())
@@ -63,3 +64,56 @@ def test_discovered_devices_without_registration_or_reports_are_not_flagged():
     state = HouseholdState("H001")
     state.devices["x"] = DeviceView(DeviceKind.DOOR_SENSOR, "zigbee2mqtt")
     assert RULE.on_tick(state, T0 + timedelta(days=30)) == []
+
+
+def test_coming_back_online_closes_the_offline_alert():
+    state = HouseholdState("H001", open_alerts={("device_offline", "dev-1"): T0})
+    (found,) = RULE.on_reading(state, reading(Metric.ONLINE, True, after_s=30))
+    assert (found.action, found.resolves) == (FindingAction.CLEAR, True)
+
+
+def test_a_device_that_is_fine_says_nothing():
+    state = HouseholdState("H001")
+    assert RULE.on_reading(state, reading(Metric.ONLINE, True)) == []
+    assert RULE.on_reading(state, reading(Metric.POWER_W, 5.0)) == []
+
+
+def test_another_devices_offline_alert_is_not_cleared():
+    state = HouseholdState("H001", open_alerts={("device_offline", "dev-2"): T0})
+    assert RULE.on_reading(state, reading(Metric.POWER_W, 5.0, device="dev-1")) == []
+
+
+def test_the_offline_alert_carries_the_last_will_as_evidence():
+    (opened,) = RULE.on_reading(HouseholdState("H001"), reading(Metric.ONLINE, False))
+    assert opened.rule_id == "device_offline"
+    assert (opened.household_id, opened.device_id, opened.ts) == ("H001", "dev-1", T0)
+    assert opened.evidence["metric"] == "online"
+    assert opened.evidence["value"] is False
+
+
+def test_a_last_will_without_a_kind_is_judged_by_the_registered_kind():
+    # Status messages say nothing of the device; the gateway knows it is a smoke detector.
+    engine = RuleEngine([RULE])
+    engine.note_device("H001", "smoke-1", kind=DeviceKind.SMOKE_DETECTOR, source="native")
+    (opened,) = engine.on_reading(reading(Metric.ONLINE, False, device="smoke-1"))
+    assert opened.severity is Severity.HIGH
+
+
+def test_offline_then_any_reading_through_the_engine_and_alert_book():
+    engine = RuleEngine([RULE])
+    (opened,) = engine.on_reading(reading(Metric.ONLINE, False))
+    assert opened.action is FindingAction.OPEN
+    engine.alert_opened("H001", "device_offline", "dev-1", opened.ts)
+    (cleared,) = engine.on_reading(reading(Metric.BATTERY_PCT, 80.0, after_s=3600))
+    assert (cleared.action, cleared.resolves) == (FindingAction.CLEAR, True)
+    engine.alert_closed("H001", "device_offline", "dev-1")
+    assert engine.on_reading(reading(Metric.BATTERY_PCT, 80.0, after_s=3700)) == []
+
+
+def test_a_silent_device_is_not_flagged_before_its_time_through_the_engine():
+    engine = RuleEngine([RULE])
+    engine.on_reading(reading(Metric.POWER_W, 5.0, kind=DeviceKind.POWER_METER))
+    assert engine.on_tick(T0 + timedelta(minutes=59)) == []
+    (found,) = engine.on_tick(T0 + timedelta(minutes=61))
+    assert (found.action, found.device_id) == (FindingAction.OPEN, "dev-1")
+    assert found.evidence["last_seen"] == T0.isoformat()

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import ClassVar
 
 import pytest
 
-from gateway.models import Finding, FindingAction, Metric, Reading, Severity
+from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, Severity
 from gateway.rules.base import HouseholdState, RuleConfig
 from gateway.rules.catalogue import RulesConfig, build_rules
 from gateway.rules.engine import RuleEngine
@@ -102,3 +103,75 @@ def test_alert_state_follows_the_alert_book():
     assert withdrawn.action is FindingAction.CLEAR
     engine.alert_closed("H001", "call_button", "dev-1")
     assert engine.on_reading(reading(Metric.BUTTON, "cancel", after_s=6)) == []
+
+
+def test_a_broken_rule_does_not_silence_the_others_on_ticks(caplog: pytest.LogCaptureFixture):
+    engine = RuleEngine([Broken(), *build_rules(RulesConfig())])
+    engine.note_device("H001", "plug", source="tasmota", last_seen=T0)
+    with caplog.at_level(logging.ERROR, logger="gateway.rules.engine"):
+        found = engine.on_tick(T0 + timedelta(hours=1))
+    assert [(f.rule_id, f.device_id) for f in found] == [("device_offline", "plug")]
+    assert "broken" in caplog.text
+
+
+def test_a_broken_rule_is_logged_by_its_id(caplog: pytest.LogCaptureFixture):
+    engine = RuleEngine([Broken()])
+    with caplog.at_level(logging.ERROR, logger="gateway.rules.engine"):
+        assert engine.on_reading(reading(Metric.SMOKE, True)) == []
+    assert "broken" in caplog.text
+
+
+def test_a_reading_is_remembered_even_when_a_rule_fails():
+    engine = RuleEngine([Broken()])
+    engine.on_reading(reading(Metric.POWER_W, 10.0, kind=DeviceKind.POWER_METER))
+    view = engine.state("H001").devices["dev-1"]
+    assert (view.kind, view.last_seen, view.values) == (
+        DeviceKind.POWER_METER,
+        T0,
+        {Metric.POWER_W: 10.0},
+    )
+
+
+def test_households_are_kept_apart():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    engine.alert_opened("H001", "call_button", "dev-1", T0)
+    assert engine.on_reading(reading(Metric.BUTTON, "cancel", household="H002", after_s=5)) == []
+    assert engine.state("H002").open_alerts == {}
+
+
+def test_note_device_records_what_the_store_knows_without_going_back_in_time():
+    engine = RuleEngine([])
+    engine.note_device(
+        "H001",
+        "smoke-1",
+        kind=DeviceKind.SMOKE_DETECTOR,
+        source="zigbee2mqtt",
+        registered_at=T0,
+        last_seen=T0 + timedelta(hours=2),
+        values={Metric.BATTERY_PCT: (80.0, T0)},
+    )
+    engine.note_device("H001", "smoke-1", last_seen=T0 + timedelta(hours=1))
+    view = engine.state("H001").devices["smoke-1"]
+    assert (view.kind, view.source, view.registered_at) == (
+        DeviceKind.SMOKE_DETECTOR,
+        "zigbee2mqtt",
+        T0,
+    )
+    assert view.last_seen == T0 + timedelta(hours=2)
+    assert view.values == {Metric.BATTERY_PCT: 80.0}
+
+
+def test_alert_opened_and_closed_are_what_rules_see():
+    engine = RuleEngine([])
+    engine.alert_opened("H001", "smoke_alarm", "smoke-1", T0)
+    assert engine.state("H001").alert_opened_at("smoke_alarm", "smoke-1") == T0
+    engine.alert_closed("H001", "smoke_alarm", "smoke-1")
+    assert engine.state("H001").alert_opened_at("smoke_alarm", "smoke-1") is None
+    engine.alert_closed("H001", "smoke_alarm", "smoke-1")  # closing twice is harmless
+
+
+def test_the_kind_a_device_reports_is_learned_and_kept():
+    engine = RuleEngine([])
+    engine.on_reading(reading(Metric.SMOKE, False, kind=DeviceKind.SMOKE_DETECTOR))
+    engine.on_reading(reading(Metric.ONLINE, True, after_s=60))  # status: no kind
+    assert engine.state("H001").devices["dev-1"].kind is DeviceKind.SMOKE_DETECTOR

@@ -4,6 +4,8 @@ import pytest
 
 from gateway.models import DeviceKind, FindingAction, Metric, Severity
 from gateway.rules.base import HouseholdState
+from gateway.rules.catalogue import RulesConfig, build_rules
+from gateway.rules.engine import RuleEngine
 from gateway.rules.safety import CallButton, CallButtonConfig, SmokeAlarm, SmokeAlarmConfig
 from tests.unit.rules.helpers import T0, reading
 
@@ -70,3 +72,50 @@ def test_cancel_window_is_configurable():
     rule = CallButton(CallButtonConfig(cancel_window_s=5))
     (found,) = rule.on_reading(state, reading(Metric.BUTTON, "cancel", after_s=10))
     assert found.resolves is False
+
+
+def test_smoke_during_the_detectors_self_test_is_not_an_alarm():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    engine.on_reading(reading(Metric.SELF_TEST, True))
+    assert engine.on_reading(reading(Metric.SMOKE, True)) == []
+    engine.on_reading(reading(Metric.SELF_TEST, False, after_s=60))
+    (found,) = engine.on_reading(reading(Metric.SMOKE, True, after_s=61))
+    assert found.rule_id == "smoke_alarm"
+
+
+def test_the_smoke_alert_carries_the_reading_as_evidence():
+    (found,) = SmokeAlarm(SmokeAlarmConfig()).on_reading(
+        HouseholdState("H001"),
+        reading(Metric.SMOKE, True, device="smoke-1", kind=DeviceKind.SMOKE_DETECTOR),
+    )
+    assert (found.household_id, found.device_id, found.ts) == ("H001", "smoke-1", T0)
+    assert found.evidence == {
+        "metric": "smoke",
+        "value": True,
+        "kind": "smoke_detector",
+        "ts": T0.isoformat(),
+    }
+
+
+def test_gas_gone_is_noted_but_alert_stays_open():
+    state = HouseholdState("H001", open_alerts={("smoke_alarm", "dev-1"): T0})
+    (found,) = SmokeAlarm(SmokeAlarmConfig()).on_reading(state, reading(Metric.GAS_LEAK, False))
+    assert (found.action, found.resolves) == (FindingAction.CLEAR, False)
+
+
+@pytest.mark.parametrize(("after_s", "withdrawn"), [(1, True), (30, True), (31, False)])
+def test_cancel_through_the_engine_and_alert_book(after_s: float, withdrawn: bool):
+    engine = RuleEngine(build_rules(RulesConfig()))
+    (call,) = engine.on_reading(reading(Metric.BUTTON, "sos"))
+    engine.alert_opened("H001", call.rule_id, call.device_id, call.ts)
+    (found,) = engine.on_reading(reading(Metric.BUTTON, "cancel", after_s=after_s))
+    assert (found.rule_id, found.action, found.resolves) == (
+        "call_button",
+        FindingAction.CLEAR,
+        withdrawn,
+    )
+
+
+def test_other_readings_of_a_call_button_do_not_call():
+    rule = CallButton(CallButtonConfig())
+    assert rule.on_reading(HouseholdState("H001"), reading(Metric.BATTERY_PCT, 50.0)) == []
