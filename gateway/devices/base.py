@@ -100,6 +100,21 @@ def event_time(raw: object, message: DeviceMessage) -> datetime:
     return ts
 
 
+def event_time_or_arrival(
+    raw: object, message: DeviceMessage, problems: list[str], field: str
+) -> datetime:
+    """`event_time`, but an unusable stamp becomes a problem and the arrival time is used.
+
+    For stamps from a hub's or device's clock (Tasmota booting at 1970, a Raspberry Pi without
+    network time): a wrong clock must not cost the readings themselves.
+    """
+    try:
+        return event_time(raw, message)
+    except Rejected as exc:
+        problems.append(f"{field}: {exc.reason}; arrival time used")
+        return message.received_at
+
+
 def add_reading(
     out: Normalised,
     message: DeviceMessage,

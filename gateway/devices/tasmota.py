@@ -10,14 +10,12 @@ UTC `Epoch`, `Time 3` makes `Time` itself epoch seconds (Tasmota docs, Commands:
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from gateway.devices.base import (
     DeviceMessage,
     Normalised,
     Rejected,
     decode_json,
-    event_time,
+    event_time_or_arrival,
     online_status,
 )
 from gateway.devices.catalogue import InvalidValue
@@ -51,16 +49,7 @@ def normalise(message: DeviceMessage) -> Normalised:
     if not isinstance(body, dict):
         raise Rejected("invalid_payload", "SENSOR payload must be a JSON object")
     problems: list[str] = []
-    ts = _event_time(body.get("Epoch", body.get("Time")), message, problems)
+    ts = event_time_or_arrival(body.get("Epoch", body.get("Time")), message, problems, "Time")
     out = apply_fields(FIELDS, body, message, ts)
     out.problems[:0] = problems
     return out
-
-
-def _event_time(raw: object, message: DeviceMessage, problems: list[str]) -> datetime:
-    # An unsynchronised clock (Tasmota boots at 1970) must not cost the readings themselves.
-    try:
-        return event_time(raw, message)
-    except Rejected as exc:
-        problems.append(f"Time: {exc.reason}; arrival time used")
-        return message.received_at

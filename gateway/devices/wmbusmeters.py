@@ -12,9 +12,13 @@ received the telegram, in UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from gateway.devices.base import DeviceMessage, Normalised, Rejected, decode_json, event_time
+from gateway.devices.base import (
+    DeviceMessage,
+    Normalised,
+    Rejected,
+    decode_json,
+    event_time_or_arrival,
+)
 from gateway.devices.table import Field, apply_fields, identity, multiply_by
 from gateway.models import DeviceKind, Metric
 
@@ -52,16 +56,7 @@ def normalise(message: DeviceMessage) -> Normalised:
         problems.append(f"media: expected text, got {media!r:.40}")
     if not fields:
         return Normalised(problems=problems)
-    ts = _event_time(body.get("timestamp"), message, problems)
+    ts = event_time_or_arrival(body.get("timestamp"), message, problems, "timestamp")
     out = apply_fields(fields, body, message, ts)
     out.problems[:0] = problems
     return out
-
-
-def _event_time(raw: object, message: DeviceMessage, problems: list[str]) -> datetime:
-    # A wrong receiver clock (a Raspberry Pi without NTP) must not cost the readings themselves.
-    try:
-        return event_time(raw, message)
-    except Rejected as exc:
-        problems.append(f"timestamp: {exc.reason}; arrival time used")
-        return message.received_at
