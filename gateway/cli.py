@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.set_defaults(handler=_demo)
 
+    simulate = commands.add_parser(
+        "simulate", help="simulated homes: live against a broker, into a recording, or as load"
+    )
+    _simulate_arguments(simulate)
+    simulate.set_defaults(handler=_simulate)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
@@ -171,6 +177,18 @@ def _normalize(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(f"iot-gateway: error: {message}", file=sys.stderr)
     return 1
+
+
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from gateway.simulate import add_arguments
+
+    add_arguments(parser)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway.simulate import run
+
+    return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
