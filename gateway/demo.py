@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import heapq
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.care.households import HouseholdIn, create_household, household_exists
 from gateway.config import DatabaseSettings, HttpSettings, load_settings
 from gateway.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
-from simulators.homes import HomeSimulator, Incident
+from simulators import LivePublisher, Message, Neighbourhood, Role
+from simulators.encoders import Encoder, Observation
 
 DEMO_DATABASE = Path("var/demo.db")
-SEED_FILE = Path(__file__).resolve().parent.parent / "config" / "demo" / "households.json"
-# Within the first minute: a smoke alarm in one village, a call for help in the other.
-INCIDENTS = (Incident("H001", "smoke", after_s=10), Incident("H004", "sos", after_s=25))
+DEMO_HOUSEHOLDS = 6
+# Within the first minute (real time): a smoke alarm in one home, a call for help in another.
+SMOKE_AFTER_S = 10
+SOS_AFTER_S = 25
+SOS_HOUSEHOLD = "SIM0004"
+DEMO_VILLAGES = ("柳树村", "桃园村")
 
 
 def run_demo(config: Path | None, *, speed: float, token: str) -> int:
@@ -60,6 +66,25 @@ def _http_port(http: HttpSettings) -> int:
     return free_port(http.host)
 
 
+def demo_homes(start: datetime, speed: float) -> tuple[Neighbourhood, Iterator[Message]]:
+    """Six simulated homes from `start`, with the smoke alarm and the SOS press of the demo."""
+    hood = Neighbourhood(
+        DEMO_HOUSEHOLDS,
+        seed=7,
+        start=start,
+        days=30,
+        scenario="smoke",
+        incident_offset_s=SMOKE_AFTER_S * speed,
+        # The simulated clock runs ahead of the real one: the gateway stamps arrival times.
+        timestamps=False,
+    )
+    button = next(d for d in hood.devices(SOS_HOUSEHOLD) if d.role is Role.BUTTON)
+    press = Encoder(button, hood.prefix, stamp=False).observe(
+        hood.start_ts + SOS_AFTER_S * speed, Observation(sos=True)
+    )
+    return hood, heapq.merge(hood.messages(), press, key=lambda m: m.ts)
+
+
 async def _demo(
     gateway: Gateway, host: str, port: int, token: str, mqtt_url: str, speed: float
 ) -> None:
@@ -68,35 +93,40 @@ async def _demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await gateway.prepare()
-    seeds = [HouseholdIn.model_validate(h) for h in json.loads(SEED_FILE.read_text("utf-8"))]
+    hood, stream = demo_homes(gateway.clock.now(), speed)
+    seeds = [HouseholdIn.model_validate(h) for h in hood.registrations()]
+    # A pilot covers a couple of villages: the first three homes in one, the rest in another.
+    for n, household in enumerate(seeds):
+        household.address.village = DEMO_VILLAGES[n * len(DEMO_VILLAGES) // len(seeds)]
     async with gateway.db.begin() as conn:
         for household in seeds:
             if not await household_exists(conn, household.id):
                 await create_household(conn, household, gateway.clock.now())
             gateway.directory.remember(household.id)
-    simulator = HomeSimulator(
-        mqtt_url, [h.id for h in seeds], speed=speed, incidents=INCIDENTS, seed=7
-    )
+    villages = len({h.address.village for h in seeds})
     url = f"http://{host}:{port}"
     print(
         f"""
-Care gateway demo — {len(seeds)} households in 2 villages, broker {mqtt_url}
+Care gateway demo — {len(seeds)} simulated homes in {villages} villages, broker {mqtt_url}
   API docs:   {url}/docs
   Alerts:     curl -H 'Authorization: Bearer {token}' {url}/api/alerts
   Households: curl -H 'Authorization: Bearer {token}' {url}/api/households
   Token:      {token}
-A smoke alarm (H001) comes at about 10 s and a call-button press (H004) at about 25 s;
-their SMS texts are printed below. Ctrl-C stops everything.
+Simulated time runs {speed:g}x faster. A smoke alarm (SIM0001) comes at about {SMOKE_AFTER_S} s
+and a call-button press ({SOS_HOUSEHOLD}) at about {SOS_AFTER_S} s; their SMS texts are printed
+below. Ctrl-C stops everything.
 """,
         file=sys.stderr,
         flush=True,
     )
     run = asyncio.create_task(gateway.run(stop, admin_token=token))
     await asyncio.to_thread(gateway.ingest.connected.wait, 10)
-    simulator.start()
+    publisher = LivePublisher(mqtt_url, speed=speed, client_id="care-demo-homes")
+    homes = asyncio.create_task(asyncio.to_thread(publisher.run, stream))
     try:
         await run
     finally:
-        simulator.stop()
+        publisher.stop()
+        await homes
         await gateway.close()
         print("demo stopped", file=sys.stderr)

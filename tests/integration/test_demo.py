@@ -45,7 +45,7 @@ def test_demo_shows_smoke_and_sos_alerts_and_their_sms_then_stops_cleanly(tmp_pa
             assert time.monotonic() < deadline, out.read_text()
             time.sleep(0.2)
         text = out.read_text()
-        for expected in ("烟雾", "一键呼叫", "张桂兰", "黄玉珍"):
+        for expected in ("烟雾", "一键呼叫", "王金山", "王玉兰"):
             assert expected in text
     finally:
         os.killpg(demo.pid, signal.SIGINT)
