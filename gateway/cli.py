@@ -22,8 +22,6 @@ from gateway.rules.catalogue import RulesConfigError
 
 log = logging.getLogger("gateway")
 
-DEMO_SEED = Path(__file__).resolve().parent.parent / "config" / "demo" / "households.json"
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()

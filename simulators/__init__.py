@@ -1,7 +1,4 @@
-"""Simulated elders' homes: routines, incidents with ground truth, recordings, live and load.
-
-`simulators.homes` is the demo's older simulator, kept until the demo moves to this package.
-"""
+"""Simulated elders' homes: routines, incidents with ground truth, recordings, live and load."""
 
 from simulators.broker import BrokerUnavailable
 from simulators.incidents import SCENARIOS
