@@ -35,6 +35,7 @@ from gateway.store.readings import DeviceRecord, all_device_states, list_devices
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 30
+SHUTDOWN_GRACE_S = 15.0
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -184,7 +185,12 @@ class Gateway:
                 self.http.should_exit = True
                 await http_task
             self.ingest.stop_receiving()  # the batch in hand is stored and acknowledged first
-            await consume
+            try:
+                await asyncio.wait_for(asyncio.shield(consume), SHUTDOWN_GRACE_S)
+            except TimeoutError:
+                # The database is not answering: give up the batch, which stays unacknowledged
+                # at the broker and comes back on the next start.
+                consume.cancel()
             await self.dispatcher.stop()
             deliver.cancel()
 
