@@ -17,7 +17,7 @@ from gateway.models import (
     ReadingValue,
     Severity,
 )
-from gateway.rules.counters import Consumption, CounterSample
+from gateway.rules.counters import Consumption, CounterSample, UseRun
 
 
 class RuleConfig(BaseModel):
@@ -40,6 +40,8 @@ class DeviceView:
     last_seen: datetime | None = None
     values: dict[Metric, ReadingValue] = field(default_factory=dict)
     counters: dict[Metric, CounterSample] = field(default_factory=dict)
+    use_runs: dict[Metric, UseRun] = field(default_factory=dict)
+    """Per meter total: the current unbroken run of use, if the meter's last interval had use."""
 
 
 @dataclass(slots=True)

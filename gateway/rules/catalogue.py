@@ -8,8 +8,18 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.rules.base import Rule
+from gateway.rules.battery import LowBattery, LowBatteryConfig
 from gateway.rules.connectivity import DeviceOffline, DeviceOfflineConfig
-from gateway.rules.safety import CallButton, CallButtonConfig, SmokeAlarm, SmokeAlarmConfig
+from gateway.rules.health import AbnormalVitals, AbnormalVitalsConfig
+from gateway.rules.home import WaterLeak, WaterLeakConfig
+from gateway.rules.safety import (
+    CallButton,
+    CallButtonConfig,
+    FallDetected,
+    FallDetectedConfig,
+    SmokeAlarm,
+    SmokeAlarmConfig,
+)
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "defaults" / "rules.toml"
 
@@ -21,7 +31,11 @@ class RulesConfig(BaseModel):
 
     smoke_alarm: SmokeAlarmConfig = SmokeAlarmConfig()
     call_button: CallButtonConfig = CallButtonConfig()
+    fall_detected: FallDetectedConfig = FallDetectedConfig()
+    water_leak: WaterLeakConfig = WaterLeakConfig()
+    abnormal_vitals: AbnormalVitalsConfig = AbnormalVitalsConfig()
     device_offline: DeviceOfflineConfig = DeviceOfflineConfig()
+    low_battery: LowBatteryConfig = LowBatteryConfig()
 
 
 class RulesConfigError(Exception):
@@ -50,6 +64,10 @@ def build_rules(config: RulesConfig) -> list[Rule]:
     rules: list[Rule] = [
         SmokeAlarm(config.smoke_alarm),
         CallButton(config.call_button),
+        FallDetected(config.fall_detected),
+        WaterLeak(config.water_leak),
+        AbnormalVitals(config.abnormal_vitals),
         DeviceOffline(config.device_offline),
+        LowBattery(config.low_battery),
     ]
     return [rule for rule in rules if rule.config.enabled]

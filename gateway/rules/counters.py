@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.models import Metric
 
@@ -71,3 +71,28 @@ def _across_rollover(previous: float, new: float) -> float | None:
 
 def is_counter(metric: Metric) -> bool:
     return metric in MAX_PER_HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class UseRun:
+    """An unbroken run of use on one meter: every interval from `since` to `until` had some."""
+
+    since: datetime
+    until: datetime
+    amount: float
+    longest: timedelta
+    """The longest interval between two readings in the run: how closely it was watched."""
+
+    @property
+    def duration(self) -> timedelta:
+        return self.until - self.since
+
+
+def continue_run(run: UseRun | None, used: Consumption) -> UseRun | None:
+    """The run after this interval: extended, started afresh, or ended by an interval of no use."""
+    if used.amount <= 0:
+        return None
+    interval = used.until - used.since
+    if run is None or run.until != used.since:
+        return UseRun(used.since, used.until, used.amount, interval)
+    return UseRun(run.since, used.until, run.amount + used.amount, max(run.longest, interval))

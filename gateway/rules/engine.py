@@ -9,7 +9,13 @@ from functools import partial
 
 from gateway.models import DeviceKind, Finding, Metric, Reading, ReadingValue
 from gateway.rules.base import DeviceView, HouseholdState, Rule
-from gateway.rules.counters import Consumption, CounterSample, consumption, is_counter
+from gateway.rules.counters import (
+    Consumption,
+    CounterSample,
+    consumption,
+    continue_run,
+    is_counter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,16 @@ class RuleEngine:
             sample = view.counters.get(reading.metric)
             if sample is None or reading.ts > sample.ts:
                 view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
+                _follow_use_run(view, reading.metric, used)
+
+
+def _follow_use_run(view: DeviceView, metric: Metric, used: Consumption | None) -> None:
+    # A new baseline (no trustworthy consumption) tells nothing of use: the run starts again.
+    run = continue_run(view.use_runs.get(metric), used) if used is not None else None
+    if run is None:
+        view.use_runs.pop(metric, None)
+    else:
+        view.use_runs[metric] = run
 
 
 def _consumption(view: DeviceView, reading: Reading) -> Consumption | None:

@@ -1,4 +1,4 @@
-"""Safety rules: smoke or gas, and the elder's own call for help."""
+"""Safety rules: smoke or gas, a fall, and the elder's own call for help."""
 
 from __future__ import annotations
 
@@ -111,6 +111,36 @@ class CallButton:
                 f"elder pressed cancel {elapsed:.0f} s after the call",
             )
         ]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        return []
+
+
+class FallDetectedConfig(RuleConfig):
+    severity: Severity = Severity.CRITICAL
+
+
+class FallDetected:
+    """A fall sensor or health monitor reported a fall: critical, open until acknowledged.
+
+    The sensor later reporting no fall is noted but does not close the alert: the elder may have
+    crawled out of the radar's view, or be lying still; only a person can say they are fine.
+    """
+
+    id: ClassVar[str] = "fall_detected"
+
+    def __init__(self, config: FallDetectedConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if reading.metric is not Metric.FALL:
+            return []
+        if reading.value is True:
+            return [finding(self.id, self.config, reading, FindingAction.OPEN, "fall detected")]
+        if reading.value is False and state.alert_opened_at(self.id, reading.device_id) is not None:
+            summary = "sensor no longer reports a fall"
+            return [finding(self.id, self.config, reading, FindingAction.CLEAR, summary)]
+        return []
 
     def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
         return []

@@ -175,3 +175,14 @@ def test_the_kind_a_device_reports_is_learned_and_kept():
     engine.on_reading(reading(Metric.SMOKE, False, kind=DeviceKind.SMOKE_DETECTOR))
     engine.on_reading(reading(Metric.ONLINE, True, after_s=60))  # status: no kind
     assert engine.state("H001").devices["dev-1"].kind is DeviceKind.SMOKE_DETECTOR
+
+
+def test_a_meters_run_of_use_is_followed_until_an_interval_without_use():
+    engine = RuleEngine([])
+    runs = []
+    for minutes, total in [(0, 100.0), (10, 105.0), (20, 112.0), (30, 112.0), (40, 3.0)]:
+        engine.on_reading(reading(Metric.WATER_TOTAL_L, total, after_s=minutes * 60))
+        run = engine.state("H001").devices["dev-1"].use_runs.get(Metric.WATER_TOTAL_L)
+        runs.append((run.since, run.amount) if run else None)
+    # No use at minute 30 ends the run; a meter reset at 40 claims no use at all.
+    assert runs == [None, (T0, 5.0), (T0, 12.0), None, None]

@@ -32,7 +32,11 @@ def test_the_shipped_defaults_load_and_build_every_rule():
     assert [rule.id for rule in build_rules(config)] == [
         "smoke_alarm",
         "call_button",
+        "fall_detected",
+        "water_leak",
+        "abnormal_vitals",
         "device_offline",
+        "low_battery",
     ]
 
 
@@ -43,6 +47,18 @@ def test_the_shipped_defaults_are_the_documented_ones():
     assert config.call_button.cancel_window_s == 30
     assert config.device_offline.severity is Severity.MEDIUM
     assert config.device_offline.safety_severity is Severity.HIGH
+    assert config.fall_detected.severity is Severity.CRITICAL
+    assert config.water_leak.severity is Severity.HIGH
+    assert (config.water_leak.continuous_flow_min, config.water_leak.min_flow_lpm) == (60, 0.5)
+    assert config.abnormal_vitals.severity is Severity.HIGH
+    limits = config.abnormal_vitals.limits
+    assert (limits.heart_rate_bpm.low, limits.heart_rate_bpm.high) == (45, 120)
+    assert (limits.spo2_pct.low, limits.spo2_pct.high) == (90, None)
+    assert (limits.bp_systolic_mmhg.low, limits.bp_systolic_mmhg.high) == (90, 180)
+    assert (limits.bp_diastolic_mmhg.low, limits.bp_diastolic_mmhg.high) == (None, 110)
+    assert (limits.body_temp_c.low, limits.body_temp_c.high) == (35.5, 38.5)
+    assert config.low_battery.severity is Severity.LOW
+    assert (config.low_battery.threshold_pct, config.low_battery.hysteresis_pct) == (15, 5)
 
 
 def test_a_missing_table_means_the_rules_defaults(tmp_path: Path):
@@ -64,7 +80,8 @@ def test_a_rule_built_from_the_config_uses_it(tmp_path: Path):
 
 def test_a_disabled_rule_is_not_built(tmp_path: Path):
     config = load_rules_config(write(tmp_path, "[call_button]\nenabled = false\n"))
-    assert [rule.id for rule in build_rules(config)] == ["smoke_alarm", "device_offline"]
+    assert "call_button" not in [rule.id for rule in build_rules(config)]
+    assert len(build_rules(config)) == len(build_rules(RulesConfig())) - 1
 
 
 @pytest.mark.parametrize(
@@ -74,6 +91,12 @@ def test_a_disabled_rule_is_not_built(tmp_path: Path):
         ('[smoke_alarm]\nseverity = "severe"\n', "smoke_alarm.severity"),
         ('[device_offline]\nsafety_severity = "urgent"\n', "device_offline.safety_severity"),
         ("[call_button]\ncancel_window_s = -1\n", "call_button.cancel_window_s"),
+        ("[water_leak]\ncontinuous_flow_min = 0\n", "water_leak.continuous_flow_min"),
+        ("[low_battery]\nthreshold = 20\n", "low_battery.threshold"),
+        (
+            "[abnormal_vitals.limits]\npulse = { low = 40 }\n",
+            "abnormal_vitals.limits.pulse",
+        ),
         ('[call_button]\nenabled = "maybe"\n', "call_button.enabled"),
         ("[no_such_rule]\nenabled = true\n", "no_such_rule"),
         ("smoke_alarm = 1\n", "smoke_alarm"),

@@ -6,7 +6,14 @@ from gateway.models import DeviceKind, FindingAction, Metric, Severity
 from gateway.rules.base import HouseholdState
 from gateway.rules.catalogue import RulesConfig, build_rules
 from gateway.rules.engine import RuleEngine
-from gateway.rules.safety import CallButton, CallButtonConfig, SmokeAlarm, SmokeAlarmConfig
+from gateway.rules.safety import (
+    CallButton,
+    CallButtonConfig,
+    FallDetected,
+    FallDetectedConfig,
+    SmokeAlarm,
+    SmokeAlarmConfig,
+)
 from tests.unit.rules.helpers import T0, reading
 
 
@@ -119,3 +126,37 @@ def test_cancel_through_the_engine_and_alert_book(after_s: float, withdrawn: boo
 def test_other_readings_of_a_call_button_do_not_call():
     rule = CallButton(CallButtonConfig())
     assert rule.on_reading(HouseholdState("H001"), reading(Metric.BATTERY_PCT, 50.0)) == []
+
+
+@pytest.mark.parametrize("kind", [DeviceKind.FALL_SENSOR, DeviceKind.HEALTH_MONITOR])
+def test_a_fall_opens_a_critical_alert(kind: DeviceKind):
+    (found,) = FallDetected(FallDetectedConfig()).on_reading(
+        HouseholdState("H001"), reading(Metric.FALL, True, device="radar-1", kind=kind)
+    )
+    assert (found.rule_id, found.action, found.severity, found.device_id) == (
+        "fall_detected",
+        FindingAction.OPEN,
+        Severity.CRITICAL,
+        "radar-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("alert_open", "expected"),
+    [(True, [(FindingAction.CLEAR, False)]), (False, [])],
+)
+def test_no_fall_later_is_only_noted_someone_must_still_check(
+    alert_open: bool, expected: list[tuple[FindingAction, bool]]
+):
+    state = HouseholdState("H001")
+    if alert_open:
+        state.open_alerts[("fall_detected", "dev-1")] = T0
+    found = FallDetected(FallDetectedConfig()).on_reading(
+        state, reading(Metric.FALL, False, after_s=60)
+    )
+    assert [(f.action, f.resolves) for f in found] == expected
+
+
+def test_presence_from_a_fall_radar_is_not_a_fall():
+    rule = FallDetected(FallDetectedConfig())
+    assert rule.on_reading(HouseholdState("H001"), reading(Metric.PRESENCE, True)) == []
