@@ -84,6 +84,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # One line per HTTP request to Twilio is noise at INFO; failures are logged by the dispatcher.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 def _run(args: argparse.Namespace) -> int:
