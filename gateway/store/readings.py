@@ -210,20 +210,33 @@ async def install_device(
 
 
 async def touch_devices(conn: AsyncConnection, seen: dict[tuple[str, str], datetime]) -> None:
-    """Record first/last seen times; the latest time wins even when batches overlap."""
-    for (household_id, device_id), ts in seen.items():
-        await conn.execute(
-            sa.update(devices)
-            .where(devices.c.household_id == household_id, devices.c.device_id == device_id)
-            .values(
-                first_seen=sa.func.coalesce(devices.c.first_seen, ts),
-                last_seen=sa.case(
-                    (devices.c.last_seen.is_(None), ts),
-                    (devices.c.last_seen < ts, ts),
-                    else_=devices.c.last_seen,
-                ),
-            )
+    """Record first/last seen times; the latest time wins even when batches overlap.
+
+    One executemany for the whole batch: a statement per device was most of a batch's time.
+    """
+    if not seen:
+        return
+    ts = sa.bindparam("seen_ts", type_=devices.c.last_seen.type)
+    stmt = (
+        sa.update(devices)
+        .where(
+            devices.c.household_id == sa.bindparam("seen_household"),
+            devices.c.device_id == sa.bindparam("seen_device"),
         )
+        .values(
+            first_seen=sa.func.coalesce(devices.c.first_seen, ts),
+            last_seen=sa.case(
+                (devices.c.last_seen.is_(None), ts),
+                (devices.c.last_seen < ts, ts),
+                else_=devices.c.last_seen,
+            ),
+        )
+    )
+    rows = [
+        {"seen_household": household_id, "seen_device": device_id, "seen_ts": when}
+        for (household_id, device_id), when in seen.items()
+    ]
+    await conn.execute(stmt, rows)
 
 
 @dataclass(frozen=True, slots=True)
