@@ -21,7 +21,9 @@ from simulators.model import Incident, Message
 def write_recording(messages: Iterable[Message], path: Path | str) -> int:
     """Write `messages` as JSON lines; returns how many were written."""
     count = 0
-    with Path(path).open("w", encoding="utf-8") as out:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
         for m in messages:
             line: dict[str, object] = {"ts": m.ts, "topic": m.topic, "payload": m.payload}
             if m.retain:
@@ -52,7 +54,9 @@ def read_recording(path: Path | str) -> Iterator[Message]:
 def write_labels(incidents: Iterable[Incident], path: Path | str) -> int:
     """Write the incidents' ground truth as JSON lines; returns how many were written."""
     count = 0
-    with Path(path).open("w", encoding="utf-8") as out:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
         for i in incidents:
             row = {
                 "household_id": i.household_id,
