@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from gateway.models import (
     DeviceKind,
+    EvidenceValue,
     Finding,
     FindingAction,
     Metric,
@@ -17,7 +19,22 @@ from gateway.models import (
     ReadingValue,
     Severity,
 )
+from gateway.rules.activity import ActivityConfig, ActivityKind, ActivityLog
 from gateway.rules.counters import Consumption, CounterSample, UseRun
+
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+HOUSEHOLD_DEVICE = "household"
+"""The device id of alerts about the whole household (inactivity), not one device."""
+
+
+def alerted_key(rule_id: str, device_id: str) -> str:
+    """The key of `ActivityLog.alerted` for an alert of `rule_id` on `device_id`."""
+    return rule_id if device_id == HOUSEHOLD_DEVICE else f"{rule_id}/{device_id}"
+
+
+SPELL_KEY = "inactive_since"
+"""Evidence key naming the spell of inactivity an inactivity alert is about (its last sign of
+life); the engine remembers it so the same spell never alerts twice."""
 
 
 class RuleConfig(BaseModel):
@@ -56,9 +73,39 @@ class HouseholdState:
     """Per cumulative metric (water, energy): when the household was last seen using some."""
     consumption: Consumption | None = None
     """The use revealed by the reading being evaluated, if it is a meter total."""
+    activity_now: ActivityKind | None = None
+    """The activity the reading being evaluated shows, if any."""
+    tz: ZoneInfo = DEFAULT_TZ
+    """The household's time zone: night hours and days are local."""
+    activity_config: ActivityConfig = field(default_factory=ActivityConfig)
+    log: ActivityLog = field(default_factory=ActivityLog)
+    rules: list[Rule] | None = None
+    """This household's rules when it overrides the defaults; None means the engine's."""
 
     def alert_opened_at(self, rule_id: str, device_id: str) -> datetime | None:
         return self.open_alerts.get((rule_id, device_id))
+
+    def household_finding(
+        self,
+        rule_id: str,
+        config: RuleConfig,
+        action: FindingAction,
+        ts: datetime,
+        summary: str,
+        evidence: dict[str, EvidenceValue],
+    ) -> Finding:
+        """A Finding about the whole household (device id `household`)."""
+        return Finding(
+            rule_id=rule_id,
+            household_id=self.household_id,
+            device_id=HOUSEHOLD_DEVICE,
+            severity=config.severity,
+            action=action,
+            ts=ts,
+            summary=summary,
+            evidence=evidence,
+            resolves=action is FindingAction.CLEAR,
+        )
 
 
 class Rule(Protocol):

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from gateway.models import Severity
+from gateway.rules.activity import ActivityConfig
 from gateway.rules.base import Rule
 from gateway.rules.battery import LowBattery, LowBatteryConfig
 from gateway.rules.connectivity import DeviceOffline, DeviceOfflineConfig
 from gateway.rules.health import AbnormalVitals, AbnormalVitalsConfig
-from gateway.rules.home import WaterLeak, WaterLeakConfig
+from gateway.rules.home import ApplianceLeftOn, ApplianceLeftOnConfig, WaterLeak, WaterLeakConfig
+from gateway.rules.routine import (
+    MissedRoutine,
+    MissedRoutineConfig,
+    NoPowerUse,
+    NoPowerUseConfig,
+    NoWaterUse,
+    NoWaterUseConfig,
+)
 from gateway.rules.safety import (
     CallButton,
     CallButtonConfig,
@@ -24,16 +35,48 @@ from gateway.rules.safety import (
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "defaults" / "rules.toml"
 
 
+class QuietHoursConfig(BaseModel):
+    """Notifications of alerts of these severities opened in these hours (household's local
+    time) wait until the quiet hours end; the alert itself opens at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    start: time = time(22, 0)
+    end: time = time(7, 0)
+    severities: frozenset[Severity] = frozenset({Severity.LOW})
+
+    @model_validator(mode="after")
+    def _never_quiet_for_danger(self) -> QuietHoursConfig:
+        if Severity.CRITICAL in self.severities:
+            raise ValueError("critical alerts are never held back")
+        return self
+
+    def holds(self, severity: Severity, local: time) -> bool:
+        """Whether a notification for `severity` waits at local time `local`."""
+        if not self.enabled or severity not in self.severities or self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
 class RulesConfig(BaseModel):
     """One table per rule id; a missing table means the rule's defaults."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    activity: ActivityConfig = ActivityConfig()
+    quiet_hours: QuietHoursConfig = QuietHoursConfig()
     smoke_alarm: SmokeAlarmConfig = SmokeAlarmConfig()
     call_button: CallButtonConfig = CallButtonConfig()
     fall_detected: FallDetectedConfig = FallDetectedConfig()
     water_leak: WaterLeakConfig = WaterLeakConfig()
+    no_water_use: NoWaterUseConfig = NoWaterUseConfig()
+    no_power_use: NoPowerUseConfig = NoPowerUseConfig()
+    missed_routine: MissedRoutineConfig = MissedRoutineConfig()
     abnormal_vitals: AbnormalVitalsConfig = AbnormalVitalsConfig()
+    appliance_left_on: ApplianceLeftOnConfig = ApplianceLeftOnConfig()
     device_offline: DeviceOfflineConfig = DeviceOfflineConfig()
     low_battery: LowBatteryConfig = LowBatteryConfig()
 
@@ -66,7 +109,11 @@ def build_rules(config: RulesConfig) -> list[Rule]:
         CallButton(config.call_button),
         FallDetected(config.fall_detected),
         WaterLeak(config.water_leak),
+        NoWaterUse(config.no_water_use),
+        NoPowerUse(config.no_power_use),
+        MissedRoutine(config.missed_routine),
         AbnormalVitals(config.abnormal_vitals),
+        ApplianceLeftOn(config.appliance_left_on),
         DeviceOffline(config.device_offline),
         LowBattery(config.low_battery),
     ]

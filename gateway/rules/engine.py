@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
-from gateway.models import DeviceKind, Finding, Metric, Reading, ReadingValue
-from gateway.rules.base import DeviceView, HouseholdState, Rule
+from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, ReadingValue
+from gateway.rules.activity import ActivityConfig, ActivityLog, AwayPeriod, classify
+from gateway.rules.base import (
+    DEFAULT_TZ,
+    SPELL_KEY,
+    DeviceView,
+    HouseholdState,
+    Rule,
+    alerted_key,
+)
 from gateway.rules.counters import (
     Consumption,
     CounterSample,
@@ -16,41 +25,116 @@ from gateway.rules.counters import (
     continue_run,
     is_counter,
 )
+from gateway.rules.home import ApplianceLeftOn
 
 log = logging.getLogger(__name__)
+
+LEARNING_SPAN = timedelta(days=30)
+"""Away periods are kept this long after they end: learning leaves those days out."""
 
 
 class RuleEngine:
     """Runs rules over readings (event time) and scheduler ticks; holds no I/O and no clock."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        activity: ActivityConfig | None = None,
+        tz: ZoneInfo = DEFAULT_TZ,
+    ) -> None:
+        """`rules` and `activity` are the defaults; `configure` gives a household its own."""
         self.rules = list(rules)
+        self.activity = activity or ActivityConfig()
+        self.tz = tz
         self._households: dict[str, HouseholdState] = {}
+        self.changed: set[str] = set()
+        """Households whose activity log changed since `take_changed` (to be saved)."""
 
     def state(self, household_id: str) -> HouseholdState:
         state = self._households.get(household_id)
         if state is None:
-            state = self._households[household_id] = HouseholdState(household_id)
+            state = HouseholdState(household_id, tz=self.tz, activity_config=self.activity)
+            self._households[household_id] = state
         return state
+
+    def households(self) -> Iterable[HouseholdState]:
+        return self._households.values()
+
+    def configure(
+        self,
+        household_id: str,
+        *,
+        rules: Sequence[Rule] | None = None,
+        activity: ActivityConfig | None = None,
+        tz: ZoneInfo | None = None,
+    ) -> None:
+        """Give a household its own rules (None: the defaults), activity settings and zone."""
+        state = self.state(household_id)
+        state.rules = list(rules) if rules is not None else None
+        state.activity_config = activity or self.activity
+        state.tz = tz or self.tz
+
+    def set_away(self, household_id: str, periods: Iterable[AwayPeriod]) -> None:
+        """The household's away periods (all of them that matter: current, future, recent)."""
+        state = self.state(household_id)
+        state.log.away = sorted(periods, key=lambda p: p.start)
+
+    def restore_log(self, household_id: str, log: ActivityLog) -> None:
+        """The activity log saved before a restart (away periods come from their own table)."""
+        state = self.state(household_id)
+        log.away = state.log.away
+        state.log = log
+
+    def take_changed(self) -> list[tuple[str, ActivityLog]]:
+        """The households whose activity log changed since the last call, with their logs."""
+        out = [(h, self._households[h].log) for h in sorted(self.changed)]
+        self.changed.clear()
+        return out
 
     def on_reading(self, reading: Reading) -> list[Finding]:
         """Findings for one reading; rules see the state as it was before it."""
         state = self.state(reading.household_id)
         view = state.devices.setdefault(reading.device_id, DeviceView())
         state.consumption = _consumption(view, reading)
+        state.activity_now = classify(
+            reading,
+            state.consumption,
+            state.activity_config,
+            reports_power=Metric.POWER_W in view.values,
+        )
         findings: list[Finding] = []
-        for rule in self.rules:
+        for rule in self._rules_of(state):
             findings.extend(_guarded(rule, partial(rule.on_reading, state, reading)))
         self._remember(state, view, reading)
+        if reading.metric is Metric.POWER_W:
+            _follow_heavy_load(state, self._rules_of(state), reading)
+        state.log.record(
+            state.activity_now, reading, state.consumption, state.tz, state.activity_config
+        )
+        self.changed.add(state.household_id)
         state.consumption = None
+        state.activity_now = None
         return findings
 
     def on_tick(self, now: datetime) -> list[Finding]:
         findings: list[Finding] = []
         for state in self._households.values():
-            for rule in self.rules:
-                findings.extend(_guarded(rule, partial(rule.on_tick, state, now)))
+            for rule in self._rules_of(state):
+                found = _guarded(rule, partial(rule.on_tick, state, now))
+                for f in found:
+                    spell = f.evidence.get(SPELL_KEY)
+                    if f.action is FindingAction.OPEN and isinstance(spell, str):
+                        # One alert per spell of inactivity, even after a person closes it.
+                        state.log.alerted[alerted_key(f.rule_id, f.device_id)] = spell
+                        self.changed.add(state.household_id)
+                findings.extend(found)
+            if state.log.away and state.log.away[0].end < now - LEARNING_SPAN:
+                state.log.forget_away_before(now - LEARNING_SPAN)
         return findings
+
+    def _rules_of(self, state: HouseholdState) -> list[Rule]:
+        return self.rules if state.rules is None else state.rules
 
     def note_device(
         self,
@@ -97,6 +181,20 @@ class RuleEngine:
             if sample is None or reading.ts > sample.ts:
                 view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
                 _follow_use_run(view, reading.metric, used)
+
+
+def _follow_heavy_load(state: HouseholdState, rules: list[Rule], reading: Reading) -> None:
+    """Keep when each device's current heavy load began (for appliance_left_on)."""
+    rule = next((r for r in rules if isinstance(r, ApplianceLeftOn)), None)
+    value = reading.value
+    if rule is None or not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    runs = state.log.heavy_since
+    if value > rule.config.heavy_w:
+        if reading.device_id not in runs or reading.ts < runs[reading.device_id]:
+            runs[reading.device_id] = reading.ts
+    elif reading.device_id in runs and reading.ts >= runs[reading.device_id]:
+        del runs[reading.device_id]
 
 
 def _follow_use_run(view: DeviceView, metric: Metric, used: Consumption | None) -> None:

@@ -1,4 +1,4 @@
-"""Home rules: water where it should not be, or water that does not stop."""
+"""Home rules: water where it should not be or that does not stop; an appliance left on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from gateway.models import Finding, FindingAction, Metric, Reading, Severity
-from gateway.rules.base import HouseholdState, RuleConfig, finding
+from gateway.rules.activity import ActivityKind
+from gateway.rules.base import SPELL_KEY, HouseholdState, RuleConfig, alerted_key, finding
 from gateway.rules.counters import UseRun, continue_run
 
 
@@ -104,3 +105,73 @@ class WaterLeak:
 
 def _average_lpm(run: UseRun) -> float:
     return run.amount / (run.duration.total_seconds() / 60)
+
+
+class ApplianceLeftOnConfig(RuleConfig):
+    severity: Severity = Severity.MEDIUM
+    heavy_w: float = Field(default=1500.0, gt=0, le=20_000)
+    """A load above this many watts (a hob, a heater, a kettle that does not switch off)..."""
+    duration_min: float = Field(default=120.0, ge=10, le=24 * 60)
+    """...without a break for longer than this, with no other activity in that time."""
+
+
+class ApplianceLeftOn:
+    """A heavy load on one plug or meter for too long while nothing else happens at home.
+
+    Other activity (water, motion, the door, a button, a measurement) in the last
+    `duration_min` means someone is about; electricity use elsewhere does not count, since the
+    whole-house meter sees the load itself. Not suspended while away: a hob left on in an empty
+    home is worse. Clears when the load drops below `heavy_w`; alerts once per run of load.
+    """
+
+    id: ClassVar[str] = "appliance_left_on"
+
+    def __init__(self, config: ApplianceLeftOnConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if reading.metric is not Metric.POWER_W or not isinstance(reading.value, int | float):
+            return []
+        if reading.value > self.config.heavy_w:
+            return []
+        if state.alert_opened_at(self.id, reading.device_id) is None:
+            return []
+        return [
+            finding(self.id, self.config, reading, FindingAction.CLEAR, "load off", resolves=True)
+        ]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        log = state.log
+        window = timedelta(minutes=self.config.duration_min)
+        findings = []
+        for device_id, since in log.heavy_since.items():
+            if now - since <= window or state.alert_opened_at(self.id, device_id) is not None:
+                continue
+            other = log.last_activity(besides=frozenset({ActivityKind.POWER}))
+            if other is not None and other > now - window:
+                continue
+            spell = since.isoformat()
+            if log.alerted.get(alerted_key(self.id, device_id)) == spell:
+                continue
+            view = state.devices.get(device_id)
+            watts = view.values.get(Metric.POWER_W) if view else None
+            hours = (now - since).total_seconds() / 3600
+            findings.append(
+                Finding(
+                    rule_id=self.id,
+                    household_id=state.household_id,
+                    device_id=device_id,
+                    severity=self.config.severity,
+                    action=FindingAction.OPEN,
+                    ts=now,
+                    summary=f"heavy load for {hours:.1f} h with nobody active",
+                    evidence={
+                        "power_w": watts if isinstance(watts, int | float) else None,
+                        "heavy_w": self.config.heavy_w,
+                        "on_since": spell,
+                        "last_other_activity": other.isoformat() if other else None,
+                        SPELL_KEY: spell,
+                    },
+                )
+            )
+        return findings

@@ -34,7 +34,11 @@ def test_the_shipped_defaults_load_and_build_every_rule():
         "call_button",
         "fall_detected",
         "water_leak",
+        "no_water_use",
+        "no_power_use",
+        "missed_routine",
         "abnormal_vitals",
+        "appliance_left_on",
         "device_offline",
         "low_battery",
     ]
@@ -58,6 +62,13 @@ def test_the_shipped_defaults_are_the_documented_ones():
     assert (limits.bp_diastolic_mmhg.low, limits.bp_diastolic_mmhg.high) == (None, 110)
     assert (limits.body_temp_c.low, limits.body_temp_c.high) == (35.5, 38.5)
     assert config.low_battery.severity is Severity.LOW
+    assert (config.no_water_use.window_h, config.no_water_use.min_litres) == (12, 10)
+    assert config.no_water_use.severity is Severity.HIGH
+    assert (config.no_power_use.window_h, config.no_power_use.severity) == (12, Severity.HIGH)
+    assert config.missed_routine.severity is Severity.HIGH
+    assert (config.appliance_left_on.heavy_w, config.appliance_left_on.duration_min) == (1500, 120)
+    assert config.appliance_left_on.severity is Severity.MEDIUM
+    assert config.quiet_hours.severities == {Severity.LOW}
     assert (config.low_battery.threshold_pct, config.low_battery.hysteresis_pct) == (15, 5)
 
 

@@ -1,0 +1,338 @@
+"""Inactivity rules: no water used, no electricity used, the day's routine not started.
+
+All three are condition rules about the whole household (device id `household`): they open on
+the scheduler tick when a sign of life is missing, clear themselves when it comes back, are
+suspended while the household is away (and for a whole window after it comes back), and alert
+once per spell of inactivity, so a visitor who resolves one after a phone call is not asked
+again until there has been activity. Alerts that fall due at night wait until the night ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import Field, model_validator
+
+from gateway.models import EvidenceValue, Finding, FindingAction, Metric, Reading, Severity
+from gateway.rules.activity import (
+    ActivityKind,
+    ActivityLog,
+    Expected,
+    at_local,
+    expected_start,
+    is_night,
+    routine_day,
+)
+from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY, HouseholdState, RuleConfig
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _metered_through(log: ActivityLog, kind: ActivityKind, start: datetime) -> bool:
+    """Whether the meter has watched the whole window from `start`: reporting before it began
+    and at least once inside it (a silent meter is device_offline's business, not ours)."""
+    since = log.metered_since.get(kind)
+    heard = log.meter_heard.get(kind)
+    return since is not None and since <= start and heard is not None and heard >= start
+
+
+def _returned_within(log: ActivityLog, now: datetime, start: datetime) -> bool:
+    back = log.back_since(now)
+    return back is not None and back > start
+
+
+C = TypeVar("C", bound=RuleConfig)
+
+
+class _Inactivity(Generic[C]):
+    """What the three rules share: suspension while away, and clearing."""
+
+    id: ClassVar[str]
+    config: C
+
+    def _suspended(self, state: HouseholdState, now: datetime) -> list[Finding] | None:
+        """Findings when the rule has nothing else to do now (away, or already open)."""
+        away = state.log.away_at(now)
+        if state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is not None:
+            if away is None:
+                return []
+            return [self._clear(state, now, "household is away", {"away_until": _iso(away.end)})]
+        return [] if away is not None else None
+
+    def _open(
+        self,
+        state: HouseholdState,
+        now: datetime,
+        summary: str,
+        spell: str,
+        evidence: dict[str, EvidenceValue],
+    ) -> list[Finding]:
+        if state.log.alerted.get(self.id) == spell:
+            return []  # this spell was alerted already (and someone closed the alert)
+        return [
+            state.household_finding(
+                self.id,
+                self.config,
+                FindingAction.OPEN,
+                now,
+                summary,
+                {**evidence, SPELL_KEY: spell},
+            )
+        ]
+
+    def _clear(
+        self,
+        state: HouseholdState,
+        ts: datetime,
+        summary: str,
+        evidence: dict[str, EvidenceValue],
+    ) -> Finding:
+        return state.household_finding(
+            self.id, self.config, FindingAction.CLEAR, ts, summary, evidence
+        )
+
+
+class NoWaterUseConfig(RuleConfig):
+    severity: Severity = Severity.HIGH
+    window_h: float = Field(default=12.0, ge=1, le=36)
+    """Look back this many hours..."""
+    min_litres: float = Field(default=10.0, ge=0, le=1000)
+    """...and alert when less than this was used in them (10 l in 12 h, as pilots use: a few
+    flushes in the night do not hide a morning with no washing, no kettle, no cooking)."""
+
+
+class NoWaterUse(_Inactivity[NoWaterUseConfig]):
+    """Less than `min_litres` of water used in the last `window_h` hours.
+
+    Needs a water meter that has reported since before the window began and at least once
+    within it. Clears when the water used in the window reaches `min_litres` again.
+    """
+
+    id: ClassVar[str] = "no_water_use"
+
+    def __init__(self, config: NoWaterUseConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        used = state.consumption
+        if (
+            reading.metric is not Metric.WATER_TOTAL_L
+            or used is None
+            or used.amount <= 0
+            or state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is None
+        ):
+            return []
+        window = timedelta(hours=self.config.window_h)
+        litres = state.log.water_used(reading.ts - window) + used.amount
+        if litres < self.config.min_litres:
+            return []
+        evidence: dict[str, EvidenceValue] = {"litres": round(litres, 1)}
+        return [self._clear(state, reading.ts, "water used again", evidence)]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        suspended = self._suspended(state, now)
+        if suspended is not None:
+            return suspended
+        log = state.log
+        window = timedelta(hours=self.config.window_h)
+        start = now - window
+        if not _metered_through(log, ActivityKind.WATER, start):
+            return []
+        if _returned_within(log, now, start) or is_night(now, state.tz, state.activity_config):
+            return []
+        litres = log.water_used(start)
+        if litres >= self.config.min_litres:
+            return []
+        spell = _last_enough_water(log, window, self.config.min_litres)
+        summary = f"{litres:.1f} l of water used in {self.config.window_h:g} h"
+        evidence: dict[str, EvidenceValue] = {
+            "litres": round(litres, 1),
+            "window_h": self.config.window_h,
+            "min_litres": self.config.min_litres,
+            "last_water_use": _iso(log.last.get(ActivityKind.WATER)),
+        }
+        return self._open(state, now, summary, spell, evidence)
+
+
+def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -> str:
+    """When the water used in a window last reached `min_litres`: the start of this spell."""
+    entries = sorted(log.water)
+    first, total = 0, 0.0
+    latest: datetime | None = None
+    for end, litres in entries:
+        total += litres
+        while entries[first][0] <= end - window:
+            total -= entries[first][1]
+            first += 1
+        if total >= min_litres:
+            latest = end
+    if latest is not None:
+        return latest.isoformat()
+    since = log.metered_since.get(ActivityKind.WATER)
+    return since.isoformat() if since else "unknown"
+
+
+class NoPowerUseConfig(RuleConfig):
+    severity: Severity = Severity.HIGH
+    window_h: float = Field(default=12.0, ge=1, le=36)
+    """Electricity at standby (see [activity] standby_w) for longer than this many hours."""
+
+
+class NoPowerUse(_Inactivity[NoPowerUseConfig]):
+    """No appliance used (power above standby) for `window_h` hours, on a reporting meter.
+
+    Clears at the next use above standby.
+    """
+
+    id: ClassVar[str] = "no_power_use"
+
+    def __init__(self, config: NoPowerUseConfig) -> None:
+        self.config = config
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if (
+            state.activity_now is not ActivityKind.POWER
+            or state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is None
+        ):
+            return []
+        evidence: dict[str, EvidenceValue] = {"device_id": reading.device_id}
+        return [self._clear(state, reading.ts, "electricity used again", evidence)]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        suspended = self._suspended(state, now)
+        if suspended is not None:
+            return suspended
+        log = state.log
+        start = now - timedelta(hours=self.config.window_h)
+        if not _metered_through(log, ActivityKind.POWER, start):
+            return []
+        if _returned_within(log, now, start) or is_night(now, state.tz, state.activity_config):
+            return []
+        last = log.last.get(ActivityKind.POWER)
+        if last is not None and last > start:
+            return []
+        since = last or log.metered_since[ActivityKind.POWER]
+        hours = (now - since).total_seconds() / 3600
+        summary = f"electricity at standby for {hours:.0f} h"
+        evidence: dict[str, EvidenceValue] = {
+            "window_h": self.config.window_h,
+            "standby_w": state.activity_config.standby_w,
+            "last_power_use": _iso(last),
+        }
+        return self._open(state, now, summary, since.isoformat(), evidence)
+
+
+class MissedRoutineConfig(RuleConfig):
+    severity: Severity = Severity.HIGH
+    history_days: int = Field(default=28, ge=7, le=28)
+    """Learn from this many past days."""
+    min_days: int = Field(default=7, ge=3, le=28)
+    """Days of history needed before the rule starts; until then the fixed rules cover."""
+    min_same_type_days: int = Field(default=4, ge=2, le=20)
+    """Weekdays and weekends are learned apart once there are this many days of the type."""
+    margin_min: float = Field(default=60.0, ge=15, le=360)
+    """The late bound is at least this long after the usual start..."""
+    spread_factor: float = Field(default=1.5, ge=0, le=10)
+    """...or this many interquartile ranges of the household's start times, if more..."""
+    max_late_min: float = Field(default=180.0, ge=30, le=720)
+    """...but never more than this after the usual start."""
+    early_min: float = Field(default=60.0, ge=0, le=360)
+    """Activity from this long before the usual start counts as the morning's (a visit to the
+    toilet at three in the morning does not)."""
+
+    @model_validator(mode="after")
+    def _bounds_agree(self) -> MissedRoutineConfig:
+        if self.min_days > self.history_days:
+            raise ValueError("min_days must not exceed history_days")
+        if self.margin_min > self.max_late_min:
+            raise ValueError("margin_min must not exceed max_late_min")
+        return self
+
+
+@dataclass(slots=True)
+class _Cached:
+    day: date
+    expected: Expected | None
+
+
+class MissedRoutine(_Inactivity[MissedRoutineConfig]):
+    """No sign of life by the household's learned late bound (see `expected_start`).
+
+    Any activity (water, electricity above standby, motion, the door, a button, a measurement)
+    since `early_min` before the usual start means the day has begun. Clears at the next
+    activity. Needs something heard from the home since then: a home whose hub is down is
+    device_offline's business.
+    """
+
+    id: ClassVar[str] = "missed_routine"
+
+    def __init__(self, config: MissedRoutineConfig) -> None:
+        self.config = config
+        self._cache: dict[str, _Cached] = {}
+
+    def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
+        if state.activity_now is None or state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is None:
+            return []
+        evidence: dict[str, EvidenceValue] = {
+            "activity": state.activity_now.value,
+            "device_id": reading.device_id,
+        }
+        return [self._clear(state, reading.ts, "activity again", evidence)]
+
+    def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        suspended = self._suspended(state, now)
+        if suspended is not None:
+            return suspended
+        expected = self.expected(state, now)
+        if expected is None or now < expected.late:
+            return []
+        log = state.log
+        day_begins = at_local(expected.day, 0, state.tz, state.activity_config.day_start)
+        since = max(expected.usual - timedelta(minutes=self.config.early_min), day_begins)
+        if _returned_within(log, now, since):
+            return []
+        if log.heard is None or log.heard < since:
+            return []
+        last = log.last_activity()
+        if last is not None and last >= since:
+            return []
+        local = state.tz
+        summary = (
+            f"no activity by {expected.late.astimezone(local):%H:%M}"
+            f" (usually from about {expected.usual.astimezone(local):%H:%M})"
+        )
+        evidence: dict[str, EvidenceValue] = {
+            "usual_start": expected.usual.isoformat(),
+            "late_bound": expected.late.isoformat(),
+            "learned_days": expected.days,
+            "spread_min": expected.spread_min,
+            "weekday_aware": expected.weekday_aware,
+            "last_activity": _iso(last),
+        }
+        spell = last.isoformat() if last is not None else f"none before {expected.day}"
+        return self._open(state, now, summary, spell, evidence)
+
+    def expected(self, state: HouseholdState, now: datetime) -> Expected | None:
+        """The household's learned start for the routine day of `now` (cached per day)."""
+        day = routine_day(now, state.tz, state.activity_config.day_start)
+        cached = self._cache.get(state.household_id)
+        if cached is None or cached.day != day:
+            c = self.config
+            expected = expected_start(
+                state.log,
+                day,
+                state.tz,
+                state.activity_config,
+                history_days=c.history_days,
+                min_days=c.min_days,
+                min_same_type_days=c.min_same_type_days,
+                margin_min=c.margin_min,
+                spread_factor=c.spread_factor,
+                max_late_min=c.max_late_min,
+            )
+            cached = self._cache[state.household_id] = _Cached(day, expected)
+        return cached.expected
