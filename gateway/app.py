@@ -7,7 +7,8 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
-from zoneinfo import ZoneInfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,17 +21,29 @@ from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
+from gateway.care.households import get_household, household_zones
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
-from gateway.rules.catalogue import build_rules, load_rules_config
-from gateway.rules.engine import RuleEngine
+from gateway.rules.activity import ActivityLog, AwayPeriod
+from gateway.rules.catalogue import QuietHoursConfig, build_rules, load_rules_config
+from gateway.rules.engine import LEARNING_SPAN, RuleEngine
+from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.alerts import active_alerts
 from gateway.store.database import create_engine, upgrade
 from gateway.store.readings import DeviceRecord, all_device_states, list_devices
+from gateway.store.rule_settings import (
+    AwayRecord,
+    all_away,
+    all_overrides,
+    get_overrides,
+    list_away,
+    load_rule_state,
+    save_rule_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +88,12 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.db = create_engine(settings.database.url, echo=settings.database.echo)
         self.sources = SourceTable(settings.sources)
-        self.rules = RuleEngine(build_rules(load_rules_config(settings.rules_file)))
+        self.rules_config = load_rules_config(settings.rules_file)
+        self.tz = ZoneInfo(settings.timezone)
+        self.rules = RuleEngine(
+            build_rules(self.rules_config), activity=self.rules_config.activity, tz=self.tz
+        )
+        self._quiet_hours: dict[str, QuietHoursConfig] = {}
         self.directory = HouseholdDirectory(self.clock)
         self.book = AlertBook(self.clock, settings.alerts.language, ZoneInfo(settings.timezone))
         self.book.listeners.append(self._tell_rules)
@@ -136,6 +154,68 @@ class Gateway:
                 self.rules.alert_opened(
                     alert.household_id, alert.rule_id, alert.device_id, alert.opened_at
                 )
+            overrides = await all_overrides(conn)
+            away = await all_away(conn, ending_after=self.clock.now() - LEARNING_SPAN)
+            for household_id, tz_name in await household_zones(conn):
+                self._configure(household_id, overrides.get(household_id), tz_name)
+                self.rules.set_away(household_id, _periods(away.get(household_id, [])))
+            for household_id, saved in (await load_rule_state(conn)).items():
+                self.rules.restore_log(household_id, ActivityLog.from_json(saved))
+
+    async def household_changed(self, household_id: str) -> None:
+        """Reload a household's zone, rule overrides and away periods (after an API change)."""
+        async with self.db.connect() as conn:
+            household = await get_household(conn, household_id)
+            if household is None:
+                return
+            saved = await get_overrides(conn, household_id)
+            away = await list_away(
+                conn, household_id, ending_after=self.clock.now() - LEARNING_SPAN
+            )
+        self._configure(household_id, saved.overrides if saved else None, household.timezone)
+        self.rules.set_away(household_id, _periods(away))
+
+    def quiet_hours(self, household_id: str) -> tuple[QuietHoursConfig, ZoneInfo]:
+        """The household's quiet hours for low-severity notifications, and its zone."""
+        config = self._quiet_hours.get(household_id, self.rules_config.quiet_hours)
+        return config, self.rules.state(household_id).tz
+
+    async def save_rule_state(self) -> int:
+        """Write the activity logs that changed since the last save (tick and shutdown)."""
+        changed = self.rules.take_changed()
+        if not changed:
+            return 0
+        try:
+            async with self.db.begin() as conn:
+                return await save_rule_state(
+                    conn, [(h, log.to_json()) for h, log in changed], self.clock.now()
+                )
+        except SQLAlchemyError:
+            # Not lost: kept in memory and written with the next save.
+            self.rules.changed.update(h for h, _ in changed)
+            log.warning("could not save rule state; will retry", exc_info=True)
+            return 0
+
+    def _configure(
+        self, household_id: str, overrides: dict[str, Any] | None, tz_name: str | None
+    ) -> None:
+        tz = _zone(tz_name) or self.tz
+        if not overrides:
+            self._quiet_hours.pop(household_id, None)
+            self.rules.configure(household_id, tz=tz)
+            return
+        try:
+            config = effective_rules(self.rules_config, overrides)
+        except RulesOverrideError as exc:
+            # Checked when saved; defaults changed since may make old overrides invalid.
+            log.error("household %s: rule overrides ignored: %s", household_id, exc)
+            self._quiet_hours.pop(household_id, None)
+            self.rules.configure(household_id, tz=tz)
+            return
+        self._quiet_hours[household_id] = config.quiet_hours
+        self.rules.configure(
+            household_id, rules=build_rules(config), activity=config.activity, tz=tz
+        )
 
     def api_context(self, admin_token: str) -> ApiContext:
         return ApiContext(
@@ -147,6 +227,7 @@ class Gateway:
             admin_token=admin_token,
             broker_status=self.broker_status,
             device_installed=self._device_installed,
+            household_changed=self.household_changed,
         )
 
     def broker_status(self) -> BrokerStatus:
@@ -191,6 +272,7 @@ class Gateway:
                 # The database is not answering: give up the batch, which stays unacknowledged
                 # at the broker and comes back on the next start.
                 consume.cancel()
+            await self.save_rule_state()
             await self.dispatcher.stop()
             deliver.cancel()
 
@@ -201,11 +283,11 @@ class Gateway:
         """Run the time-driven rules (scheduler job)."""
         async with self._ticking:
             findings = self.rules.on_tick(self.clock.now())
-            if not findings:
-                return
-            async with self.db.begin() as conn:
-                applied = await self.book.apply(conn, findings)
-            self.dispatcher.submit(applied.notification_ids)
+            if findings:
+                async with self.db.begin() as conn:
+                    applied = await self.book.apply(conn, findings)
+                self.dispatcher.submit(applied.notification_ids)
+            await self.save_rule_state()
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
@@ -230,6 +312,20 @@ class Gateway:
             )
         else:
             self.rules.alert_closed(change.household_id, change.rule_id, change.device_id)
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("unknown time zone %r; using the default", name)
+        return None
+
+
+def _periods(records: list[AwayRecord]) -> list[AwayPeriod]:
+    return [AwayPeriod(r.starts_at, r.ends_at) for r in records if r.ends_at > r.starts_at]
 
 
 class _QuietServer(uvicorn.Server):

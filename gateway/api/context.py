@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,3 +31,5 @@ class ApiContext:
     broker_status: Callable[[], BrokerStatus]
     device_installed: Callable[[DeviceRecord], None]
     """Tells ingest and rules that a device was registered or confirmed through the API."""
+    household_changed: Callable[[str], Awaitable[None]]
+    """Tells the rules to reload a household's zone, rule overrides and away periods."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.tables import contacts, households
@@ -60,6 +61,20 @@ class HouseholdIn(_Body):
     visitors: list[Visitor] = Field(default_factory=list, max_length=20)
     relatives: list[Relative] = Field(default_factory=list, max_length=20)
     timezone: str | None = None
+    """IANA zone of the home (e.g. Asia/Urumqi); default: the gateway's (Asia/Shanghai)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name like Asia/Shanghai)"
+            ) from None
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +197,9 @@ async def get_households(conn: AsyncConnection, ids: list[str] | None = None) ->
 async def get_household(conn: AsyncConnection, household_id: str) -> Household | None:
     found = await get_households(conn, [household_id])
     return found[0] if found else None
+
+
+async def household_zones(conn: AsyncConnection) -> list[tuple[str, str | None]]:
+    """Every household's id and time zone (None: the gateway's default)."""
+    rows = await conn.execute(sa.select(households.c.id, households.c.timezone))
+    return [(h, tz) for h, tz in rows.all()]

@@ -184,6 +184,8 @@ class NotificationRecord:
     created_at: datetime
     claimed_at: datetime | None
     sent_at: datetime | None
+    not_before: datetime | None = None
+    """Held back until then (quiet hours); None: sent at once."""
 
 
 async def alert_notifications(conn: AsyncConnection, alert_id: int) -> list[NotificationRecord]:

@@ -191,6 +191,8 @@ notifications = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("claimed_at", UTCDateTime),
     sa.Column("sent_at", UTCDateTime),
+    # Held back until then (quiet hours for low-severity alerts); None: send at once.
+    sa.Column("not_before", UTCDateTime),
     sa.Index("ix_notifications_status", "status"),
     sa.Index("ix_notifications_alert", "alert_id"),
 )
@@ -205,4 +207,52 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.String(1000), nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Index("ix_dead_letters_received", "received_at"),
+)
+
+household_rules = sa.Table(
+    "household_rules",
+    metadata,
+    sa.Column(
+        "household_id",
+        HOUSEHOLD_ID,
+        sa.ForeignKey("households.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Only what differs from rules.toml: {"no_water_use": {"window_h": 16}, ...}.
+    sa.Column("overrides", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+away_periods = sa.Table(
+    "away_periods",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "household_id",
+        HOUSEHOLD_ID,
+        sa.ForeignKey("households.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Index("ix_away_periods_household_ends", "household_id", "ends_at"),
+)
+
+# What time-driven rules remember of each household (its activity log, as JSON), so a restart
+# does not start their clocks again from zero.
+rule_state = sa.Table(
+    "rule_state",
+    metadata,
+    sa.Column(
+        "household_id",
+        HOUSEHOLD_ID,
+        sa.ForeignKey("households.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

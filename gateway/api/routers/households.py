@@ -130,6 +130,7 @@ async def create_household(
         ) from None
     assert created is not None
     context.directory.remember(body.id)
+    await context.household_changed(body.id)
     return HouseholdSummary.model_validate(_summary(created, user.sees_personal_data))
 
 
