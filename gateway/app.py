@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +23,7 @@ from gateway.api.app import create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
 from gateway.care.households import get_household, household_zones
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
@@ -48,6 +49,8 @@ from gateway.store.rule_settings import (
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 30
+EVENT_TICK = timedelta(minutes=1)
+EVENT_TICKS_PER_BATCH = 24 * 60
 SHUTDOWN_GRACE_S = 15.0
 
 
@@ -124,6 +127,7 @@ class Gateway:
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
         self._ticking = asyncio.Lock()
+        self._event_tick: datetime | None = None
 
     async def prepare(self) -> None:
         """Migrate the schema and restore what the rules need from the store."""
@@ -237,7 +241,9 @@ class Gateway:
         """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
         sock = listen(self.settings.http.host, self.settings.http.port) if admin_token else None
         scheduler = AsyncIOScheduler(timezone="UTC")
-        scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
+        # On event time the rules tick as the traffic's time passes; only saving is scheduled.
+        job = self.save_rule_state if isinstance(self.clock, EventClock) else self.tick
+        scheduler.add_job(job, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
@@ -279,10 +285,10 @@ class Gateway:
     async def close(self) -> None:
         await self.db.dispose()
 
-    async def tick(self) -> None:
-        """Run the time-driven rules (scheduler job)."""
+    async def tick(self, now: datetime | None = None) -> None:
+        """Run the time-driven rules (scheduler job; in event time, after each batch)."""
         async with self._ticking:
-            findings = self.rules.on_tick(self.clock.now())
+            findings = self.rules.on_tick(now or self.clock.now())
             if findings:
                 async with self.db.begin() as conn:
                     applied = await self.book.apply(conn, findings)
@@ -294,6 +300,22 @@ class Gateway:
         async for batch in self.ingest.batches():
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
+            if isinstance(self.clock, EventClock):
+                await self._follow_event_time()
+
+    async def _follow_event_time(self) -> None:
+        """Tick at every whole minute of event time the traffic has passed (event clock)."""
+        now = self.clock.now()
+        if self._event_tick is None:
+            self._event_tick = now
+            return
+        for _ in range(EVENT_TICKS_PER_BATCH):
+            if self._event_tick + EVENT_TICK > now:
+                return
+            self._event_tick += EVENT_TICK
+            await self.tick(self._event_tick)
+        self._event_tick = now  # a jump of more than a day: catch up in one step
+        await self.tick(now)
 
     def _device_installed(self, device: DeviceRecord) -> None:
         self.pipeline.device_changed(device.household_id, device.device_id, device.kind)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.app import Gateway, StartupError
+from gateway.clock import EventClock
 from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the gateway service")
+    run.add_argument(
+        "--clock",
+        choices=("system", "event"),
+        default="system",
+        help="time for time-driven rules: the system clock (default), or the newest reading's "
+        "time (for simulators and replayed streams)",
+    )
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="run a self-contained demo (embedded broker, SQLite)")
@@ -119,9 +127,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     token = settings.require_admin_token()
     _setup_logging(settings.log_level)
-    gateway = Gateway(settings)
+    gateway = Gateway(settings, clock=EventClock() if args.clock == "event" else None)
     print(
-        f"iot-gateway: starting; API on http://{settings.http.host}:{settings.http.port}, "
+        f"iot-gateway: starting ({args.clock} clock); "
+        f"API on http://{settings.http.host}:{settings.http.port}, "
         f"broker {settings.mqtt.display_url()}",
         file=sys.stderr,
         flush=True,

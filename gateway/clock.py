@@ -33,3 +33,26 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self._now = when.astimezone(UTC)
+
+
+class EventClock:
+    """Time is the newest event time seen (`iot-gateway run --clock event`).
+
+    Time-driven rules then follow the traffic: a simulator running a day in a minute, or a
+    stream replayed from a recording, opens "no water for 12 hours" after 12 hours of *its*
+    time. Before the first reading it reads the system clock. A reading stamped more than
+    `max_jump` ahead of the current time (a device whose clock is wrong) does not move it.
+    """
+
+    def __init__(self, max_jump: timedelta = timedelta(days=1)) -> None:
+        self._newest: datetime | None = None
+        self.max_jump = max_jump
+
+    def now(self) -> datetime:
+        return self._newest if self._newest is not None else datetime.now(UTC)
+
+    def observe(self, ts: datetime) -> None:
+        """A reading with event time `ts` was accepted."""
+        ts = ts.astimezone(UTC)
+        if self._newest is None or self._newest < ts <= self._newest + self.max_jump:
+            self._newest = ts

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.alerts.book import AlertBook
 from gateway.care.directory import HouseholdDirectory
-from gateway.clock import Clock
+from gateway.clock import Clock, EventClock
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.mqtt import InboundMessage
 from gateway.ingest.sources import SourceMatch, SourceTable
@@ -241,7 +241,10 @@ class Pipeline:
             key = (r.household_id, r.device_id)
             seen[key] = max(seen.get(key, r.ts), r.ts)
         await touch_devices(conn, seen)
+        observe = self.clock.observe if isinstance(self.clock, EventClock) else None
         for r in fresh:
+            if observe is not None:
+                observe(r.ts)
             findings = self.rules.on_reading(r)
             if findings:
                 applied = await self.book.apply(conn, findings)

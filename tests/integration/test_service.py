@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class Service:
     """One `iot-gateway run` process with its own config, database and ports."""
 
-    def __init__(self, tmp: Path, mqtt_url: str, prefix: str, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        mqtt_url: str,
+        prefix: str,
+        env: dict[str, str],
+        args: Sequence[str] = (),
+    ) -> None:
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_path = tmp / "gateway.db"
@@ -63,7 +71,7 @@ topics = ["{prefix}/homes/{{household}}/{{device}}/telemetry"]
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run"],
+                [sys.executable, "-m", "gateway.cli", "run", *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
