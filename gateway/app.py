@@ -98,7 +98,12 @@ class Gateway:
         )
         self._quiet_hours: dict[str, QuietHoursConfig] = {}
         self.directory = HouseholdDirectory(self.clock)
-        self.book = AlertBook(self.clock, settings.alerts.language, ZoneInfo(settings.timezone))
+        self.book = AlertBook(
+            self.clock,
+            settings.alerts.language,
+            ZoneInfo(settings.timezone),
+            quiet_hours=self.quiet_hours,
+        )
         self.book.listeners.append(self._tell_rules)
         chosen = notifier or default_notifier(settings)
         self.dispatcher = NotificationDispatcher(

@@ -1,7 +1,9 @@
 """The alert book: alert lifecycle (open -> notified -> acknowledged -> resolved) in the database.
 
 Every state change is written to `alert_events`, and every message to be sent is written to
-`notifications` (status `pending`) in the same transaction, so a restart loses nothing.
+`notifications` (status `pending`) in the same transaction, so a restart loses nothing. A message
+about a low-severity alert opened in the household's quiet hours is written with `not_before`,
+the end of those hours: the dispatcher holds it until then.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -19,7 +21,8 @@ from gateway.alerts.messages import AlertText, Language, render_alert
 from gateway.alerts.notifiers.base import Channel
 from gateway.care.households import Contact, Household, get_household
 from gateway.clock import Clock
-from gateway.models import AlertStatus, Finding, FindingAction
+from gateway.models import AlertStatus, Finding, FindingAction, Severity
+from gateway.rules.catalogue import QuietHoursConfig
 from gateway.store.alerts import (
     AlertRecord,
     add_event,
@@ -62,14 +65,25 @@ class AlertNotFound(Exception):
 
 AlertListener = Callable[[AlertChange], None]
 
+QuietHoursFor = Callable[[str], tuple[QuietHoursConfig, ZoneInfo]]
+"""A household's quiet hours and its time zone, by household id."""
+
 
 class AlertBook:
     """Applies Findings and people's actions to alerts."""
 
-    def __init__(self, clock: Clock, language: Language, default_zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        language: Language,
+        default_zone: ZoneInfo,
+        *,
+        quiet_hours: QuietHoursFor | None = None,
+    ) -> None:
         self.clock = clock
         self.language = language
         self.default_zone = default_zone
+        self.quiet_hours = quiet_hours
         self.listeners: list[AlertListener] = []
 
     async def apply(self, conn: AsyncConnection, findings: Sequence[Finding]) -> Applied:
@@ -98,6 +112,16 @@ class AlertBook:
             updated_at=now,
         )
         await add_event(conn, alert_id, now, "acknowledged", by, None)
+        # Someone has taken charge: messages held back for the quiet hours are no longer needed.
+        await conn.execute(
+            sa.update(notifications)
+            .where(
+                notifications.c.alert_id == alert_id,
+                notifications.c.status == "pending",
+                notifications.c.not_before.is_not(None),
+            )
+            .values(status="cancelled")
+        )
         return await self._get(conn, alert_id)
 
     async def resolve(
@@ -193,6 +217,7 @@ class AlertBook:
             self.language,
             zone,
         )
+        not_before = await self._hold(conn, alert_id, household.id, item.severity, now)
         ids = []
         for contact in recipients:
             result = await conn.execute(
@@ -208,11 +233,37 @@ class AlertBook:
                     status="pending",
                     attempts=0,
                     created_at=now,
+                    not_before=not_before,
                 )
                 .returning(notifications.c.id)
             )
             ids.append(result.scalar_one())
         return ids
+
+    async def _hold(
+        self,
+        conn: AsyncConnection,
+        alert_id: int,
+        household_id: str,
+        severity: Severity,
+        now: datetime,
+    ) -> datetime | None:
+        """The end of the household's quiet hours if they hold this alert's messages, noted."""
+        if self.quiet_hours is None:
+            return None
+        config, zone = self.quiet_hours(household_id)
+        until = quiet_hours_end(config, severity, now, zone)
+        if until is not None:
+            local = until.astimezone(zone)
+            await add_event(
+                conn,
+                alert_id,
+                now,
+                "notification_held",
+                SYSTEM_ACTOR,
+                f"quiet hours: messages wait until {local:%Y-%m-%d %H:%M}",
+            )
+        return until
 
     async def _get(self, conn: AsyncConnection, alert_id: int) -> AlertRecord:
         alert = await get_alert(conn, alert_id)
@@ -230,3 +281,18 @@ def _first_recipients(household: Household) -> tuple[list[Contact], str]:
     if household.visitors:
         return household.visitors, "alert opened: assigned visitor"
     return household.relatives, "alert opened: no visitor assigned, relative instead"
+
+
+def quiet_hours_end(
+    config: QuietHoursConfig, severity: Severity, now: datetime, zone: ZoneInfo
+) -> datetime | None:
+    """When a message about a `severity` alert opened at `now` may be sent (UTC); None: at once.
+
+    The quiet hours are wall-clock times in `zone`, so the end is the next `config.end` there
+    (today's if that is still to come, else tomorrow's), whatever the date or the UTC offset.
+    """
+    local = now.astimezone(zone)
+    if not config.holds(severity, local.time()):
+        return None
+    day = local.date() if local.time() < config.end else local.date() + timedelta(days=1)
+    return datetime.combine(day, config.end, tzinfo=zone).astimezone(UTC)

@@ -1,7 +1,9 @@
 """Sends pending notifications: claim -> send (retry with backoff) -> record.
 
 A notification row is claimed before it is sent (so two workers or two gateways never send
-the same one), and its outcome is written only after the provider has answered.
+the same one), and its outcome is written only after the provider has answered. A row whose
+`not_before` is still to come (quiet hours) is neither claimed nor swept: it stays pending, and
+the first sweep after that time sends it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,15 +91,11 @@ class NotificationDispatcher:
             group.create_task(self._sweeper(), name="notify-sweeper")
 
     async def sweep(self) -> None:
-        """Queue every pending notification and every claim left stale by a dead process."""
-        stale = self.clock.now() - STALE_CLAIM
+        """Queue every notification that is due: pending, or claimed by a process that died."""
         async with self.engine.connect() as conn:
             ids = await conn.scalars(
                 sa.select(notifications.c.id)
-                .where(
-                    (notifications.c.status == "pending")
-                    | ((notifications.c.status == "sending") & (notifications.c.claimed_at < stale))
-                )
+                .where(_due(self.clock.now()))
                 .order_by(notifications.c.id)
                 .limit(self.queue.maxsize)
             )
@@ -179,14 +177,7 @@ class NotificationDispatcher:
         async with self.engine.begin() as conn:
             claimed = await conn.execute(
                 sa.update(notifications)
-                .where(
-                    notifications.c.id == notification_id,
-                    (notifications.c.status == "pending")
-                    | (
-                        (notifications.c.status == "sending")
-                        & (notifications.c.claimed_at < now - STALE_CLAIM)
-                    ),
-                )
+                .where(notifications.c.id == notification_id, _due(now))
                 .values(status="sending", claimed_at=now)
                 .returning(
                     notifications.c.channel,
@@ -197,7 +188,7 @@ class NotificationDispatcher:
             )
             row = claimed.first()
         if row is None:
-            return None  # already sent, cancelled, or claimed by another worker
+            return None  # already sent, cancelled, claimed by another worker, or held till later
         return OutboundMessage(
             Channel(row.channel), row.recipient_phone, row.recipient_name, row.body
         )
@@ -246,3 +237,12 @@ class NotificationDispatcher:
             alert_id, channel = result.one()
             await add_event(conn, int(alert_id), now, "notification_failed", None, error)
         self.metrics.notifications.labels(channel, "failed").inc()
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Rows to send at `now`: pending and not held, or claimed by a process that died."""
+    pending = (notifications.c.status == "pending") & (
+        notifications.c.not_before.is_(None) | (notifications.c.not_before <= now)
+    )
+    stale = (notifications.c.status == "sending") & (notifications.c.claimed_at < now - STALE_CLAIM)
+    return pending | stale

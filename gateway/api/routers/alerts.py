@@ -68,6 +68,9 @@ class NotificationOut(BaseModel):
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    not_before: datetime | None = Field(
+        description="held until then (quiet hours for low-severity alerts); null: sent at once"
+    )
 
 
 class AlertDetail(AlertOut):
@@ -133,6 +136,7 @@ async def get_one(alert_id: int, conn: ReadConn, user: CurrentUser) -> AlertDeta
                 error=n.error,
                 created_at=n.created_at,
                 sent_at=n.sent_at,
+                not_before=n.not_before,
             )
         )
     return AlertDetail(**AlertOut.of(alert).model_dump(), history=history, notifications=sent)
