@@ -237,6 +237,7 @@ class Gateway:
             broker_status=self.broker_status,
             device_installed=self._device_installed,
             household_changed=self.household_changed,
+            rules_defaults=self.rules_config,
         )
 
     def broker_status(self) -> BrokerStatus:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.api.context import ApiContext
-from gateway.api.routers import alerts, dead_letters, health, households
+from gateway.api.routers import alerts, dead_letters, health, household_settings, households
 
 
 def create_api(context: ApiContext) -> FastAPI:
@@ -17,6 +17,7 @@ def create_api(context: ApiContext) -> FastAPI:
     api.state.context = context
     api.include_router(health.router)
     api.include_router(households.router)
+    api.include_router(household_settings.router)
     api.include_router(alerts.router)
     api.include_router(dead_letters.router)
     return api

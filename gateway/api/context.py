@@ -11,6 +11,7 @@ from gateway.alerts.book import AlertBook
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock
 from gateway.observability import GatewayMetrics
+from gateway.rules.catalogue import RulesConfig
 from gateway.store.readings import DeviceRecord
 
 
@@ -33,3 +34,5 @@ class ApiContext:
     """Tells ingest and rules that a device was registered or confirmed through the API."""
     household_changed: Callable[[str], Awaitable[None]]
     """Tells the rules to reload a household's zone, rule overrides and away periods."""
+    rules_defaults: RulesConfig
+    """rules.toml as loaded: what a household's rule overrides are applied to."""

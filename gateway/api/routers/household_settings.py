@@ -1,0 +1,341 @@
+"""A household's own rule settings (overrides of rules.toml) and its away periods."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
+from gateway.care.households import get_household
+from gateway.rules.catalogue import RulesConfig
+from gateway.rules.settings import RulesOverrideError, effective_rules
+from gateway.store.rule_settings import (
+    AwayRecord,
+    RuleOverrides,
+    add_away,
+    delete_away,
+    end_away,
+    get_away,
+    get_overrides,
+    list_away,
+    put_overrides,
+)
+
+router = APIRouter(prefix="/api/households", tags=["household settings"])
+
+MAX_OVERRIDES_BYTES = 16 * 1024
+"""Overrides of every table of rules.toml fit in about 1.5 KB; more is not a setting."""
+MAX_AWAY = timedelta(days=90)
+"""Longer absences (a move to a care home) are a change of the household, not an away period."""
+
+
+def _may_change_rules(user: CurrentUser) -> Principal:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may change rule settings")
+    return user
+
+
+def _may_change_away(user: CurrentUser) -> Principal:
+    # Operators are the ones a relative calls to say the elder is staying with them.
+    if user.role not in ("admin", "operator"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed to change away periods")
+    return user
+
+
+RulesEditor = Annotated[Principal, Depends(_may_change_rules)]
+AwayEditor = Annotated[Principal, Depends(_may_change_away)]
+
+
+def _invalid(loc: list[str | int], msg: str, kind: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, so clients read one format."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": loc, "msg": msg, "type": kind}]
+    )
+
+
+async def _require_household(conn: AsyncConnection, household_id: str) -> None:
+    if await get_household(conn, household_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"household {household_id} not found")
+
+
+# --- rule settings ------------------------------------------------------------------------------
+
+
+class RuleSettingsOut(BaseModel):
+    household_id: str
+    overrides: dict[str, Any]
+    """Only what differs from the defaults, in the shape of rules.toml."""
+    effective: dict[str, Any]
+    """The configuration the household's rules run with."""
+    defaults: dict[str, Any]
+    updated_at: datetime | None
+    updated_by: str | None
+    override_error: str | None = None
+    """Set when stored overrides no longer fit the defaults (rules.toml changed since): the
+    household then runs on the defaults until its overrides are saved again."""
+
+
+def _settings_out(
+    household_id: str, defaults: RulesConfig, saved: RuleOverrides | None
+) -> RuleSettingsOut:
+    overrides = saved.overrides if saved else {}
+    error = None
+    try:
+        effective = effective_rules(defaults, overrides)
+    except RulesOverrideError as exc:
+        effective, error = defaults, str(exc)
+    return RuleSettingsOut(
+        household_id=household_id,
+        overrides=overrides,
+        effective=effective.model_dump(mode="json"),
+        defaults=defaults.model_dump(mode="json"),
+        updated_at=saved.updated_at if saved else None,
+        updated_by=saved.updated_by if saved else None,
+        override_error=error,
+    )
+
+
+def _differences(
+    overrides: dict[str, Any], effective: RulesConfig, defaults: RulesConfig
+) -> dict[str, Any]:
+    """The overrides as validated (canonical JSON values), without those equal to the default.
+
+    `overrides` has passed `effective_rules`, so every table and key in it exists.
+    """
+    canonical = effective.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for table, values in overrides.items():
+        mine, theirs = getattr(effective, table), getattr(defaults, table)
+        kept: dict[str, Any] = {}
+        for key, value in values.items():
+            ours, default = getattr(mine, key), getattr(theirs, key)
+            if isinstance(value, dict) and isinstance(ours, BaseModel):
+                # A nested table (the vitals limits): entry by entry, as it is merged.
+                entries = {
+                    k: canonical[table][key][k]
+                    for k in value
+                    if getattr(ours, k) != getattr(default, k)
+                }
+                if entries:
+                    kept[key] = entries
+            elif ours != default:
+                kept[key] = canonical[table][key]
+        if kept:
+            out[table] = kept
+    return out
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+async def _overrides_body(request: Request) -> Any:
+    """The request's JSON, read no further than MAX_OVERRIDES_BYTES."""
+    declared = request.headers.get("content-length", "")
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"rule overrides are limited to {MAX_OVERRIDES_BYTES} bytes of JSON",
+    )
+    if declared.isdigit() and int(declared) > MAX_OVERRIDES_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_OVERRIDES_BYTES:
+            raise too_large
+    try:
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise _invalid(["body"], f"not valid JSON: {exc}", "json_invalid") from None
+
+
+_OVERRIDES_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": {"type": "object"},
+                    "example": {
+                        "no_water_use": {"window_h": 16},
+                        "abnormal_vitals": {
+                            "limits": {"bp_systolic_mmhg": {"low": 100, "high": 200}}
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/{household_id}/rules", response_model=RuleSettingsOut)
+async def get_rule_settings(
+    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+) -> RuleSettingsOut:
+    """The household's rule overrides, the configuration in effect, and the defaults."""
+    await _require_household(conn, household_id)
+    saved = await get_overrides(conn, household_id)
+    return _settings_out(household_id, context.rules_defaults, saved)
+
+
+@router.put(
+    "/{household_id}/rules", response_model=RuleSettingsOut, openapi_extra=_OVERRIDES_SCHEMA
+)
+async def put_rule_settings(
+    household_id: str, request: Request, context: Context, user: RulesEditor
+) -> RuleSettingsOut:
+    """Replace the household's overrides (tables of rules.toml); `{}` returns it to the defaults.
+
+    Values equal to the default are not kept: the household then follows the default.
+    """
+    overrides = await _overrides_body(request)
+    if not isinstance(overrides, dict):
+        raise _invalid(["body"], "overrides must be an object of rule tables", "dict_type")
+    async with context.db.begin() as conn:
+        await _require_household(conn, household_id)
+        try:
+            effective = effective_rules(context.rules_defaults, overrides)
+        except RulesOverrideError as exc:
+            path = [int(p) if p.isdigit() else p for p in exc.path.split(".") if p]
+            raise _invalid(["body", *path], exc.message, "rule_override") from None
+        kept = _differences(overrides, effective, context.rules_defaults)
+        await put_overrides(conn, household_id, kept, user.name, context.clock.now())
+        saved = await get_overrides(conn, household_id)
+    await context.household_changed(household_id)
+    return _settings_out(household_id, context.rules_defaults, saved)
+
+
+# --- away periods -------------------------------------------------------------------------------
+
+
+class AwayIn(BaseModel):
+    """The elder is away (with relatives, in hospital): the inactivity rules pause meanwhile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime | None = Field(
+        default=None, alias="from", description="ISO 8601 with offset; default now"
+    )
+    ends_at: AwareDatetime = Field(alias="until", description="ISO 8601 with offset")
+    note: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
+
+
+class AwayOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    household_id: str
+    starts_at: datetime = Field(alias="from")
+    ends_at: datetime = Field(alias="until")
+    note: str
+    created_at: datetime
+    created_by: str
+    active: bool
+    """Whether the elder is away now."""
+
+
+class AwayChange(BaseModel):
+    action: Literal["ended", "deleted"]
+    """"ended": it had started, and now ends (came back early); "deleted": it had not started."""
+    away: AwayOut
+
+
+def _away_out(record: AwayRecord, now: datetime) -> AwayOut:
+    return AwayOut(
+        id=record.id,
+        household_id=record.household_id,
+        starts_at=record.starts_at,
+        ends_at=record.ends_at,
+        note=record.note,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        active=record.starts_at <= now < record.ends_at,
+    )
+
+
+@router.post("/{household_id}/away", status_code=status.HTTP_201_CREATED, response_model=AwayOut)
+async def create_away(
+    household_id: str, body: AwayIn, context: Context, user: AwayEditor
+) -> AwayOut:
+    """Record that the elder is away from `from` (default now) until `until`.
+
+    no_water_use, no_power_use and missed_routine stay silent meanwhile; safety rules (smoke,
+    falls, the call button, vitals...) never pause.
+    """
+    now = context.clock.now()
+    starts_at = body.starts_at or now
+    if body.ends_at <= starts_at:
+        raise _invalid(["body", "until"], "must be later than from", "value_error")
+    if body.ends_at - starts_at > MAX_AWAY:
+        raise _invalid(["body", "until"], f"at most {MAX_AWAY.days} days after from", "value_error")
+    async with context.db.begin() as conn:
+        await _require_household(conn, household_id)
+        record = await add_away(
+            conn, household_id, starts_at, body.ends_at, note=body.note, by=user.name, now=now
+        )
+    await context.household_changed(household_id)
+    return _away_out(record, now)
+
+
+@router.get("/{household_id}/away", response_model=list[AwayOut])
+async def get_away_periods(
+    household_id: str,
+    context: Context,
+    conn: ReadConn,
+    user: CurrentUser,
+    include_past: Annotated[bool, Query(description="also periods that have ended")] = False,
+) -> list[AwayOut]:
+    """The household's away periods, earliest first: current and future ones unless asked."""
+    await _require_household(conn, household_id)
+    now = context.clock.now()
+    records = await list_away(conn, household_id, ending_after=None if include_past else now)
+    return [_away_out(r, now) for r in records]
+
+
+@router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)
+async def remove_away(
+    household_id: str, away_id: int, context: Context, user: AwayEditor
+) -> AwayChange:
+    """End an away period now (the elder came back early), or cancel one not yet started.
+
+    A period that is over stays: the routine learning leaves its days out.
+    """
+    now = context.clock.now()
+    async with context.db.begin() as conn:
+        record = await get_away(conn, away_id)
+        if record is None or record.household_id != household_id:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"away period {away_id} of household {household_id} not found",
+            )
+        if record.ends_at <= now:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"away period {away_id} is already over")
+        if record.starts_at < now:
+            await end_away(conn, away_id, now)
+            change = AwayChange(action="ended", away=_away_out(await _reloaded(conn, away_id), now))
+        else:
+            await delete_away(conn, away_id)
+            change = AwayChange(action="deleted", away=_away_out(record, now))
+    await context.household_changed(household_id)
+    return change
+
+
+async def _reloaded(conn: AsyncConnection, away_id: int) -> AwayRecord:
+    record = await get_away(conn, away_id)
+    assert record is not None  # updated in this transaction
+    return record
