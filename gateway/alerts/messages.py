@@ -26,15 +26,29 @@ EVENT_NAMES: dict[str, dict[Language, str]] = {
 }
 
 _TEMPLATES: dict[Language, str] = {
-    "zh": "{urgent}【居家关爱】{elder}家（{address}）{event}，{time}，设备{device}。{action}",
-    "en": "{urgent}[Care alert] {event} at {elder}'s home ({address}), {time}, device {device}. "
-    "{action}",
+    "zh": "{urgent}【居家关爱】{elder}家（{address}）{event}，{time}{device}。{action}",
+    "en": "{urgent}[Care alert] {event} at {elder}'s home ({address}), {time}{device}. {action}",
 }
+_DEVICE: dict[Language, str] = {"zh": "，设备{device}", "en": ", device {device}"}
 _URGENT: dict[Language, str] = {"zh": "紧急！", "en": "URGENT: "}
 _ACTION: dict[Language, str] = {
     "zh": "请立即联系老人或上门查看。",
     "en": "Please contact the elder or visit now.",
 }
+# What to do when it is not a matter of minutes.
+_RULE_ACTION: dict[str, dict[Language, str]] = {
+    "low_battery": {"zh": "请安排更换电池。", "en": "Please arrange a battery change."},
+    "device_offline": {
+        "zh": "请联系老人确认设备供电和网络，或安排检修。",
+        "en": "Please check the device's power and network with the elder, or arrange a repair.",
+    },
+    "appliance_left_on": {
+        "zh": "请尽快联系老人确认电器是否在用。",
+        "en": "Please contact the elder soon to check whether it is in use.",
+    },
+}
+# Device id of alerts about the whole household (inactivity): no device to name.
+HOUSEHOLD_DEVICE = "household"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ def render_alert(text: AlertText, language: Language, zone: ZoneInfo) -> str:
         address=text.address or "-",
         event=event_name(text.rule_id, language),
         time=format_time(text.at, zone, language),
-        device=text.device_id,
-        action=_ACTION[language],
+        device=""
+        if text.device_id == HOUSEHOLD_DEVICE
+        else _DEVICE[language].format(device=text.device_id),
+        action=_RULE_ACTION.get(text.rule_id, _ACTION)[language],
     )

@@ -128,3 +128,26 @@ def test_every_catalogue_rule_has_a_name_in_both_languages(rule_id: str):
     assert event_name(rule_id, "zh") != rule_id
     assert event_name(rule_id, "en") != rule_id
     assert rule_id not in render_alert(replace(TEXT, rule_id=rule_id), "zh", SHANGHAI)
+
+
+def test_a_household_alert_names_no_device():
+    alert = replace(TEXT, rule_id="no_water_use", severity=Severity.HIGH, device_id="household")
+    assert render_alert(alert, "zh", SHANGHAI) == (
+        "【居家关爱】张桂兰家（某县某镇某村3组12号）长时间未用水，"
+        "11月29日 13:52。请立即联系老人或上门查看。"
+    )
+    assert "device" not in render_alert(alert, "en", SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("rule", "action"),
+    [
+        ("low_battery", "请安排更换电池。"),
+        ("device_offline", "请联系老人确认设备供电和网络，或安排检修。"),
+        ("appliance_left_on", "请尽快联系老人确认电器是否在用。"),
+    ],
+)
+def test_device_troubles_ask_for_what_they_need_not_an_emergency_visit(rule: str, action: str):
+    body = render_alert(replace(TEXT, rule_id=rule, severity=Severity.LOW), "zh", SHANGHAI)
+    assert body.endswith(action)
+    assert "请立即" not in body
