@@ -26,6 +26,9 @@ from gateway.rules.counters import Consumption
 WATER_MEMORY = timedelta(hours=48)
 """Water use older than this is forgotten (the longest no_water_use window allowed is 36 h)."""
 DAYS_REMEMBERED = 35
+SUSTAINED_AFTER = timedelta(minutes=10)
+SUSTAINED_WITHIN = timedelta(minutes=45)
+MAX_CANDIDATES = 200
 """First activity of the day is kept this many days (the longest history allowed is 28)."""
 
 
@@ -150,7 +153,11 @@ class ActivityLog:
     meter_heard: dict[ActivityKind, datetime] = field(default_factory=dict)
     """When a water / power meter last reported, with or without use."""
     first_activity: dict[date, datetime] = field(default_factory=dict)
-    """Per routine day (starting at day_start, local), the day's first activity."""
+    """Per routine day (starting at day_start, local), when the day started: its first
+    activity followed by more activity 10 to 45 minutes later."""
+    candidates_day: date | None = None
+    candidates: list[datetime] = field(default_factory=list)
+    """Activity of the current routine day not yet confirmed as the start of the day."""
     heavy_since: dict[str, datetime] = field(default_factory=dict)
     """Per device, since when it has drawn a heavy load without a break (appliance_left_on)."""
     alerted: dict[str, str] = field(default_factory=dict)
@@ -203,12 +210,30 @@ class ActivityLog:
             return
         if kind not in self.last or ts > self.last[kind]:
             self.last[kind] = ts
-        day = routine_day(ts, tz, config.day_start)
-        known = self.first_activity.get(day)
-        if known is None or ts < known:
-            self.first_activity[day] = ts
-            if len(self.first_activity) > DAYS_REMEMBERED:
-                del self.first_activity[min(self.first_activity)]
+        self._follow_day_start(ts, routine_day(ts, tz, config.day_start))
+
+    def _follow_day_start(self, ts: datetime, day: date) -> None:
+        """Find the day's start: its first activity that more activity follows 10-45 min later.
+
+        A visit to the toilet at five, then bed again until seven, is not the start of the day;
+        getting up is (washing, the kettle and breakfast follow within the next half hour).
+        """
+        if day in self.first_activity:
+            return
+        if self.candidates_day != day:
+            self.candidates_day = day
+            self.candidates = []
+        for earlier in self.candidates:
+            if SUSTAINED_AFTER <= ts - earlier <= SUSTAINED_WITHIN:
+                self.first_activity[day] = earlier
+                self.candidates = []
+                if len(self.first_activity) > DAYS_REMEMBERED:
+                    del self.first_activity[min(self.first_activity)]
+                return
+        self.candidates = [c for c in self.candidates if ts - c <= SUSTAINED_WITHIN]
+        if len(self.candidates) < MAX_CANDIDATES:
+            self.candidates.append(ts)
+            self.candidates.sort()
 
     def forget_away_before(self, ts: datetime) -> None:
         """Drop away periods that ended before `ts` (kept for the learning window only)."""
@@ -226,6 +251,8 @@ class ActivityLog:
             "first_activity": {
                 day.isoformat(): ts.isoformat() for day, ts in self.first_activity.items()
             },
+            "candidates_day": self.candidates_day.isoformat() if self.candidates_day else None,
+            "candidates": [ts.isoformat() for ts in self.candidates],
             "heavy_since": {d: ts.isoformat() for d, ts in self.heavy_since.items()},
             "alerted": dict(self.alerted),
         }
@@ -247,9 +274,12 @@ class ActivityLog:
             log.first_activity = {
                 date.fromisoformat(d): _ts(v) for d, v in data.get("first_activity", {}).items()
             }
+            day = data.get("candidates_day")
+            log.candidates_day = date.fromisoformat(day) if day else None
+            log.candidates = [_ts(v) for v in data.get("candidates", [])]
             log.heavy_since = {d: _ts(v) for d, v in data.get("heavy_since", {}).items()}
             log.alerted = {str(k): str(v) for k, v in data.get("alerted", {}).items()}
-        except (TypeError, ValueError, AttributeError, KeyError):
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
             return cls()
         return log
 
@@ -290,6 +320,26 @@ def is_night(ts: datetime, tz: ZoneInfo, config: ActivityConfig) -> bool:
     if start < end:
         return start <= now < end
     return now >= start or now < end
+
+
+def waking_time(start: datetime, end: datetime, tz: ZoneInfo, config: ActivityConfig) -> timedelta:
+    """How much of [start, end) lies outside the household's night hours."""
+    total = end - start
+    if total <= timedelta(0) or config.night_start == config.night_end:
+        return max(total, timedelta(0))
+    night = timedelta(0)
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    while day <= last:
+        begins = datetime.combine(day, config.night_start, tzinfo=tz)
+        ends = datetime.combine(day, config.night_end, tzinfo=tz)
+        if ends <= begins:
+            ends = datetime.combine(day + timedelta(days=1), config.night_end, tzinfo=tz)
+        overlap = min(ends, end) - max(begins, start)
+        if overlap > timedelta(0):
+            night += overlap
+        day += timedelta(days=1)
+    return total - night
 
 
 @dataclass(frozen=True, slots=True)

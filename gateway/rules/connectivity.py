@@ -21,8 +21,10 @@ SILENCE_BY_SOURCE: dict[str, timedelta] = {
 SILENCE_BY_KIND: dict[DeviceKind, timedelta] = {
     DeviceKind.WATER_METER: timedelta(hours=1),
     DeviceKind.POWER_METER: timedelta(hours=1),
-    DeviceKind.HEALTH_MONITOR: timedelta(hours=48),
 }
+# A blood-pressure cuff or oximeter speaks when the elder measures, whatever bridge it uses: a
+# day without a measurement (a day out, a forgotten morning) is no device fault.
+SILENCE_HEALTH_MONITOR = timedelta(hours=72)
 # Mains-powered Zigbee devices (plugs, meters) are checked by Zigbee2MQTT every 10 minutes.
 SILENCE_ZIGBEE_MAINS = timedelta(minutes=30)
 # A device that cannot do its job silently is worse than a broken meter.
@@ -39,6 +41,8 @@ SAFETY_KINDS = frozenset(
 
 def allowed_silence(view: DeviceView) -> timedelta:
     """How long this device may go unheard."""
+    if view.kind is DeviceKind.HEALTH_MONITOR:
+        return SILENCE_HEALTH_MONITOR
     if view.source == "zigbee2mqtt" and view.kind is DeviceKind.POWER_METER:
         return SILENCE_ZIGBEE_MAINS
     if view.source in SILENCE_BY_SOURCE:

@@ -5,6 +5,7 @@ the scheduler tick when a sign of life is missing, clear themselves when it come
 suspended while the household is away (and for a whole window after it comes back), and alert
 once per spell of inactivity, so a visitor who resolves one after a phone call is not asked
 again until there has been activity. Alerts that fall due at night wait until the night ends.
+While one of them is open the other two do not open: one "no sign of life" alert per household.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.rules.activity import (
     expected_start,
     is_night,
     routine_day,
+    waking_time,
 )
 from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY, HouseholdState, RuleConfig
 
@@ -37,7 +39,7 @@ def _metered_through(log: ActivityLog, kind: ActivityKind, start: datetime) -> b
     and at least once inside it (a silent meter is device_offline's business, not ours)."""
     since = log.metered_since.get(kind)
     heard = log.meter_heard.get(kind)
-    return since is not None and since <= start and heard is not None and heard >= start
+    return since is not None and since <= start and heard is not None and heard > start
 
 
 def _returned_within(log: ActivityLog, now: datetime, start: datetime) -> bool:
@@ -46,6 +48,7 @@ def _returned_within(log: ActivityLog, now: datetime, start: datetime) -> bool:
 
 
 C = TypeVar("C", bound=RuleConfig)
+INACTIVITY_RULES = ("no_water_use", "no_power_use", "missed_routine")
 
 
 class _Inactivity(Generic[C]):
@@ -73,6 +76,12 @@ class _Inactivity(Generic[C]):
     ) -> list[Finding]:
         if state.log.alerted.get(self.id) == spell:
             return []  # this spell was alerted already (and someone closed the alert)
+        if any(
+            state.alert_opened_at(other, HOUSEHOLD_DEVICE) is not None
+            for other in INACTIVITY_RULES
+            if other != self.id
+        ):
+            return []  # one "no sign of life" alert per household at a time is enough
         return [
             state.household_finding(
                 self.id,
@@ -179,13 +188,16 @@ def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -
 class NoPowerUseConfig(RuleConfig):
     severity: Severity = Severity.HIGH
     window_h: float = Field(default=12.0, ge=1, le=36)
-    """Electricity at standby (see [activity] standby_w) for longer than this many hours."""
+    """Electricity at standby (see [activity] standby_w) for this many hours, not counting
+    night hours."""
 
 
 class NoPowerUse(_Inactivity[NoPowerUseConfig]):
-    """No appliance used (power above standby) for `window_h` hours, on a reporting meter.
-
-    Clears at the next use above standby.
+    """No appliance used (power above standby) for `window_h` waking hours (night hours,
+    when nothing but the fridge runs, do not count), on a meter that reported in the last
+    `window_h` hours, and no other sign of life (water, motion, the door, a button, a
+    measurement) in that time either: a home whose taps run is not silent. Clears at the next
+    use above standby.
     """
 
     id: ClassVar[str] = "no_power_use"
@@ -207,15 +219,24 @@ class NoPowerUse(_Inactivity[NoPowerUseConfig]):
         if suspended is not None:
             return suspended
         log = state.log
-        start = now - timedelta(hours=self.config.window_h)
-        if not _metered_through(log, ActivityKind.POWER, start):
-            return []
-        if _returned_within(log, now, start) or is_night(now, state.tz, state.activity_config):
+        window = timedelta(hours=self.config.window_h)
+        # Night hours do not count: a fridge humming from dinner to breakfast is normal.
+        if is_night(now, state.tz, state.activity_config):
             return []
         last = log.last.get(ActivityKind.POWER)
-        if last is not None and last > start:
+        since = last or log.metered_since.get(ActivityKind.POWER)
+        heard = log.meter_heard.get(ActivityKind.POWER)
+        if since is None or heard is None or now - since < window:
             return []
-        since = last or log.metered_since[ActivityKind.POWER]
+        waking = waking_time(since, now, state.tz, state.activity_config)
+        if waking < window or heard < now - window:
+            return []
+        back = log.back_since(now)
+        if back is not None and waking_time(back, now, state.tz, state.activity_config) < window:
+            return []
+        other = log.last_activity(besides=frozenset({ActivityKind.POWER}))
+        if other is not None and waking_time(other, now, state.tz, state.activity_config) < window:
+            return []  # water, motion or the door show life: a quiet meter alone is no alarm
         hours = (now - since).total_seconds() / 3600
         summary = f"electricity at standby for {hours:.0f} h"
         evidence: dict[str, EvidenceValue] = {
