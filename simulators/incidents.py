@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from simulators.model import INCIDENT_TYPES, Device, Incident, Role
 from simulators.routine import DAY, HOUR, MINUTE, Profile, wake_and_sleep
 
-SCENARIOS = (*INCIDENT_TYPES, "mixed")
+SCENARIOS = (*INCIDENT_TYPES, "mixed", "benchmark")
+# The benchmark scenario leaves this many days ordinary first, so learned rules have history.
+BENCHMARK_WARMUP_DAYS = 10
+BENCHMARK_EVERY_DAYS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,15 @@ def cases_for(
             return []
         k = index - index // 3
         return [Case(INCIDENT_TYPES[k % len(INCIDENT_TYPES)], (k // len(INCIDENT_TYPES)) % days)]
+    if scenario == "benchmark":
+        # After the warm-up, every household takes a case every few days, the types in turn
+        # (shifted per household), so every type occurs about equally often.
+        out = []
+        for j, day in enumerate(
+            range(BENCHMARK_WARMUP_DAYS + index % BENCHMARK_EVERY_DAYS, days, BENCHMARK_EVERY_DAYS)
+        ):
+            out.append(Case(INCIDENT_TYPES[(index + j) % len(INCIDENT_TYPES)], day))
+        return out
     if scenario not in INCIDENT_TYPES:
         raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     return [Case(scenario, 0)] if index == 0 else []
