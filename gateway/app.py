@@ -49,6 +49,9 @@ from gateway.store.rule_settings import (
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 30
+SAVE_INTERVAL_S = 300
+"""How often the rules' activity logs are saved (and at an orderly stop): after a crash, up to
+this much activity is forgotten, so an inactivity alert may open this much early."""
 EVENT_TICK = timedelta(minutes=1)
 EVENT_TICKS_PER_BATCH = 24 * 60
 SHUTDOWN_GRACE_S = 15.0
@@ -247,9 +250,12 @@ class Gateway:
         """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
         sock = listen(self.settings.http.host, self.settings.http.port) if admin_token else None
         scheduler = AsyncIOScheduler(timezone="UTC")
-        # On event time the rules tick as the traffic's time passes; only saving is scheduled.
-        job = self.save_rule_state if isinstance(self.clock, EventClock) else self.tick
-        scheduler.add_job(job, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
+        # On event time the rules tick as the traffic's time passes, after each batch.
+        if not isinstance(self.clock, EventClock):
+            scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
+        scheduler.add_job(
+            self.save_rule_state, "interval", seconds=SAVE_INTERVAL_S, max_instances=1
+        )
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
@@ -299,7 +305,6 @@ class Gateway:
                 async with self.db.begin() as conn:
                     applied = await self.book.apply(conn, findings)
                 self.dispatcher.submit(applied.notification_ids)
-            await self.save_rule_state()
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
