@@ -12,6 +12,8 @@ import pytest
 from gateway.models import Metric, Reading, ReadingValue
 from gateway.rules.activity import (
     DAYS_REMEMBERED,
+    SUSTAINED_AFTER,
+    SUSTAINED_WITHIN,
     ActivityConfig,
     ActivityKind,
     ActivityLog,
@@ -22,6 +24,7 @@ from gateway.rules.activity import (
     expected_start,
     is_night,
     routine_day,
+    waking_time,
 )
 from gateway.rules.counters import Consumption
 from tests.unit.rules.helpers import T0, reading
@@ -230,6 +233,35 @@ def test_night_is_the_households_local_night():
     assert is_night(T0, ZoneInfo("America/New_York"), CONFIG) is True
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        (local(8), local(20), 12),  # all day
+        (local(13), local(9, day=MONDAY + timedelta(days=1)), 12),  # 20 h less 8 night hours
+        (local(23), local(7, day=MONDAY + timedelta(days=1)), 1),  # only 06:00-07:00 counts
+        (local(2), local(8), 2),  # from inside the night that began on Sunday
+        (local(22), local(6, day=MONDAY + timedelta(days=1)), 0),
+        (local(8), local(8, day=MONDAY + timedelta(days=2)), 32),  # two nights
+        (local(20), local(8), 0),  # backwards
+    ],
+)
+def test_waking_time_leaves_out_the_night_hours(start: datetime, end: datetime, hours: float):
+    assert waking_time(start, end, TZ, CONFIG) == timedelta(hours=hours)
+
+
+def test_waking_time_without_night_hours_is_all_the_time():
+    config = ActivityConfig(night_start=time(22, 0), night_end=time(22, 0))
+    end = local(9, day=MONDAY + timedelta(days=1))
+    assert waking_time(local(13), end, TZ, config) == timedelta(hours=20)
+
+
+def test_waking_time_follows_the_households_zone():
+    # 14:00-20:00 UTC is the night in Shanghai (22:00-04:00), the afternoon in London.
+    start, end = datetime(2026, 11, 30, 14, tzinfo=UTC), datetime(2026, 11, 30, 20, tzinfo=UTC)
+    assert waking_time(start, end, TZ, CONFIG) == timedelta(0)
+    assert waking_time(start, end, ZoneInfo("Europe/London"), CONFIG) == timedelta(hours=6)
+
+
 def test_activity_times_of_day_are_local_times():
     with pytest.raises(ValueError, match="day_start"):
         ActivityConfig(day_start=time(4, 0, tzinfo=UTC))
@@ -334,11 +366,42 @@ def test_the_first_activity_of_each_routine_day_is_kept():
     }
 
 
-def test_a_late_reading_of_earlier_activity_moves_the_start_of_the_day():
+def test_a_lone_visit_to_the_toilet_is_not_the_start_of_the_day():
+    log = ActivityLog()
+    record(log, Metric.PRESENCE, True, local(5, 0))  # then back to bed
+    record(log, Metric.PRESENCE, True, local(7, 0))
+    record(log, Metric.DOOR_OPEN, True, local(7, 20))
+    assert log.first_activity == {MONDAY: local(7, 0)}
+
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("gap", "starts"),
+    [
+        (timedelta(minutes=5), False),
+        (SUSTAINED_AFTER - MINUTE, False),
+        (SUSTAINED_AFTER, True),
+        ((SUSTAINED_AFTER + SUSTAINED_WITHIN) / 2, True),
+        (SUSTAINED_WITHIN, True),
+        (SUSTAINED_WITHIN + MINUTE, False),
+    ],
+)
+def test_the_day_starts_with_activity_that_more_activity_follows_soon_after(
+    gap: timedelta, starts: bool
+):
+    # Getting up is followed by more (washing, the kettle); a moment's stir in bed is not.
+    log = ActivityLog()
+    record(log, Metric.PRESENCE, True, local(7, 0))
+    record(log, Metric.DOOR_OPEN, True, local(7, 0) + gap)
+    assert log.first_activity == ({MONDAY: local(7, 0)} if starts else {})
+
+
+def test_a_late_reading_of_earlier_activity_counts_until_the_day_has_started():
     # Devices report through different hubs: a reading can arrive after later ones.
     log = ActivityLog()
     record(log, Metric.PRESENCE, True, local(8))
-    record(log, Metric.PRESENCE, True, local(8, 20))
     record(log, Metric.DOOR_OPEN, True, local(6, 45))  # arrives late but happened earlier
     record(log, Metric.PRESENCE, True, local(7, 0))
     assert log.first_activity == {MONDAY: local(6, 45)}
@@ -393,6 +456,9 @@ def a_full_log() -> ActivityLog:
 
 def test_the_log_survives_a_round_trip_through_json():
     log = a_full_log()
+    # Tuesday's first activity, not yet followed by more: kept as a candidate start.
+    tuesday = local(5, day=MONDAY + timedelta(days=1))
+    record(log, Metric.PRESENCE, True, tuesday, device="radar")
     log.away = [AwayPeriod(local(12), local(18))]
     text = json.dumps(log.to_json())
     restored = ActivityLog.from_json(json.loads(text))
@@ -411,7 +477,8 @@ def test_the_log_survives_a_round_trip_through_json():
             restored.alerted,
         )
     )
-    assert restored.heard == local(7, 15)
+    assert restored.heard == tuesday
+    assert (restored.candidates_day, restored.candidates) == (MONDAY + timedelta(days=1), [tuesday])
 
 
 def test_the_json_of_an_empty_log_is_an_empty_log():
@@ -444,6 +511,8 @@ def test_times_keep_their_instant_through_json():
         {"first_activity": {"30/11/2026": "2026-11-30T06:00:00+00:00"}},
         {"heavy_since": {"hob": "soon"}},
         {"alerted": "no_water_use"},
+        {"candidates_day": "Monday"},
+        {"candidates": ["2026-11-30T06:00:00+00:00", "later"]},
         [],
         "a log",
         None,
