@@ -26,10 +26,12 @@ from gateway.rules.counters import Consumption
 WATER_MEMORY = timedelta(hours=48)
 """Water use older than this is forgotten (the longest no_water_use window allowed is 36 h)."""
 DAYS_REMEMBERED = 35
+"""The start of the day is kept this many days (the longest history allowed is 28)."""
 SUSTAINED_AFTER = timedelta(minutes=10)
 SUSTAINED_WITHIN = timedelta(minutes=45)
+"""A day starts with activity that more activity follows this soon, but not sooner."""
 MAX_CANDIDATES = 200
-"""First activity of the day is kept this many days (the longest history allowed is 28)."""
+"""Bound on the unconfirmed activity kept per day (a stream of readings seconds apart)."""
 
 
 class ActivityKind(StrEnum):

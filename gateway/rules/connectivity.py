@@ -22,9 +22,10 @@ SILENCE_BY_KIND: dict[DeviceKind, timedelta] = {
     DeviceKind.WATER_METER: timedelta(hours=1),
     DeviceKind.POWER_METER: timedelta(hours=1),
 }
-# A blood-pressure cuff or oximeter speaks when the elder measures, whatever bridge it uses: a
-# day without a measurement (a day out, a forgotten morning) is no device fault.
-SILENCE_HEALTH_MONITOR = timedelta(hours=72)
+# A blood-pressure cuff or oximeter speaks when the elder measures, whatever bridge it uses: days
+# without a measurement (a day out, an illness, a forgotten morning) are no device fault; a week
+# is worth a look at the device.
+SILENCE_HEALTH_MONITOR = timedelta(days=7)
 # Mains-powered Zigbee devices (plugs, meters) are checked by Zigbee2MQTT every 10 minutes.
 SILENCE_ZIGBEE_MAINS = timedelta(minutes=30)
 # A device that cannot do its job silently is worse than a broken meter.

@@ -12,6 +12,7 @@ from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, 
 from gateway.rules.activity import ActivityConfig, ActivityLog, AwayPeriod, classify
 from gateway.rules.base import (
     DEFAULT_TZ,
+    HOUSEHOLD_DEVICE,
     SPELL_KEY,
     DeviceView,
     HouseholdState,
@@ -120,8 +121,14 @@ class RuleEngine:
     def on_tick(self, now: datetime) -> list[Finding]:
         findings: list[Finding] = []
         for state in self._households.values():
+            household_alert = False
             for rule in self._rules_of(state):
                 found = _guarded(rule, partial(rule.on_tick, state, now))
+                if household_alert:
+                    # One "no sign of life" alert per household: rules falling due on the same
+                    # tick do not see each other's findings, so the first one wins here.
+                    found = [f for f in found if not _opens_household_alert(f)]
+                household_alert = household_alert or any(map(_opens_household_alert, found))
                 for f in found:
                     spell = f.evidence.get(SPELL_KEY)
                     if f.action is FindingAction.OPEN and isinstance(spell, str):
@@ -181,6 +188,10 @@ class RuleEngine:
             if sample is None or reading.ts > sample.ts:
                 view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
                 _follow_use_run(view, reading.metric, used)
+
+
+def _opens_household_alert(f: Finding) -> bool:
+    return f.action is FindingAction.OPEN and f.device_id == HOUSEHOLD_DEVICE
 
 
 def _follow_heavy_load(state: HouseholdState, rules: list[Rule], reading: Reading) -> None:

@@ -71,9 +71,19 @@ class _Inactivity(Generic[C]):
         state: HouseholdState,
         now: datetime,
         summary: str,
-        spell: str,
+        since: datetime | None,
         evidence: dict[str, EvidenceValue],
+        *,
+        unknown: str = "unknown",
     ) -> list[Finding]:
+        """Open, unless this spell of inactivity (since `since`) was alerted already.
+
+        Coming home starts a new spell: what was alerted before a trip is history.
+        """
+        back = state.log.back_since(now)
+        if back is not None and (since is None or back > since):
+            since = back
+        spell = since.isoformat() if since is not None else unknown
         if state.log.alerted.get(self.id) == spell:
             return []  # this spell was alerted already (and someone closed the alert)
         if any(
@@ -156,7 +166,7 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
         litres = log.water_used(start)
         if litres >= self.config.min_litres:
             return []
-        spell = _last_enough_water(log, window, self.config.min_litres)
+        since = _last_enough_water(log, window, self.config.min_litres)
         summary = f"{litres:.1f} l of water used in {self.config.window_h:g} h"
         evidence: dict[str, EvidenceValue] = {
             "litres": round(litres, 1),
@@ -164,10 +174,10 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
             "min_litres": self.config.min_litres,
             "last_water_use": _iso(log.last.get(ActivityKind.WATER)),
         }
-        return self._open(state, now, summary, spell, evidence)
+        return self._open(state, now, summary, since, evidence)
 
 
-def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -> str:
+def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -> datetime | None:
     """When the water used in a window last reached `min_litres`: the start of this spell."""
     entries = sorted(log.water)
     first, total = 0, 0.0
@@ -179,10 +189,7 @@ def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -
             first += 1
         if total >= min_litres:
             latest = end
-    if latest is not None:
-        return latest.isoformat()
-    since = log.metered_since.get(ActivityKind.WATER)
-    return since.isoformat() if since else "unknown"
+    return latest if latest is not None else log.metered_since.get(ActivityKind.WATER)
 
 
 class NoPowerUseConfig(RuleConfig):
@@ -244,7 +251,7 @@ class NoPowerUse(_Inactivity[NoPowerUseConfig]):
             "standby_w": state.activity_config.standby_w,
             "last_power_use": _iso(last),
         }
-        return self._open(state, now, summary, since.isoformat(), evidence)
+        return self._open(state, now, summary, since, evidence)
 
 
 class MissedRoutineConfig(RuleConfig):
@@ -334,8 +341,9 @@ class MissedRoutine(_Inactivity[MissedRoutineConfig]):
             "weekday_aware": expected.weekday_aware,
             "last_activity": _iso(last),
         }
-        spell = last.isoformat() if last is not None else f"none before {expected.day}"
-        return self._open(state, now, summary, spell, evidence)
+        return self._open(
+            state, now, summary, last, evidence, unknown=f"none before {expected.day}"
+        )
 
     def expected(self, state: HouseholdState, now: datetime) -> Expected | None:
         """The household's learned start for the routine day of `now` (cached per day)."""

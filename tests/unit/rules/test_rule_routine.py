@@ -247,10 +247,6 @@ def test_an_open_no_water_use_alert_clears_when_the_household_goes_away():
     assert clear.evidence == {"away_until": back.isoformat()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the spell alerted before an away period is still 'alerted' after the return",
-)
 def test_a_spell_alerted_before_going_away_does_not_silence_the_alert_after_return():
     home = Home()
     home.run(local(6), local(20), water=uses({local(8): 12.0}))
@@ -341,10 +337,6 @@ def test_one_inactivity_alert_at_a_time_per_household():
     assert inactivity(home) == [(local(18, 30), NO_WATER, OPEN), (local(19, 45), NO_POWER, OPEN)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: rules falling due on the same tick do not see each other's OPEN findings",
-)
 def test_one_inactivity_alert_even_when_two_fall_due_on_the_same_tick():
     home = Home()
     # Water meter and plug both quiet from 06:00: both rules are due at 18:00.
