@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
@@ -55,10 +55,10 @@ def record(
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        file = out.open("w", encoding="utf-8")
     except OSError as exc:
         raise RecorderError(f"cannot write {out}: {exc.strerror or exc}") from None
-    with file, session:
+    # The file appears once the subscription stands: whoever waits for it misses nothing.
+    with session, _open_for_writing(out) as file:
         try:
             while count is None or written < count:
                 wait = None if deadline is None else deadline - time.monotonic()
@@ -75,6 +75,13 @@ def record(
         except KeyboardInterrupt:
             pass
     return written
+
+
+def _open_for_writing(out: Path) -> TextIO:
+    try:
+        return out.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise RecorderError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 class _Session:
