@@ -192,7 +192,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     """Households' default zone, for messages and for reasoning about days and nights."""
     rules_file: Path | None = None
-    """Rule defaults; None: the built-in config/rules.toml."""
+    """Rule defaults; None: the built-in ones (gateway/defaults/rules.toml, which
+    config/rules.toml in the repository links to)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
