@@ -128,7 +128,9 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
     """Less than `min_litres` of water used in the last `window_h` hours.
 
     Needs a water meter that has reported since before the window began and at least once
-    within it. Clears when the water used in the window reaches `min_litres` again.
+    within it. Clears once `min_litres` have been used since the alert opened: a real return
+    to use, not the window's total wobbling around the threshold (which would open and clear
+    the alert over and over on an evening after a day out).
     """
 
     id: ClassVar[str] = "no_water_use"
@@ -138,15 +140,15 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
 
     def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
         used = state.consumption
+        opened = state.alert_opened_at(self.id, HOUSEHOLD_DEVICE)
         if (
             reading.metric is not Metric.WATER_TOTAL_L
             or used is None
             or used.amount <= 0
-            or state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is None
+            or opened is None
         ):
             return []
-        window = timedelta(hours=self.config.window_h)
-        litres = state.log.water_used(reading.ts - window) + used.amount
+        litres = state.log.water_used(opened) + used.amount
         if litres < self.config.min_litres:
             return []
         evidence: dict[str, EvidenceValue] = {"litres": round(litres, 1)}

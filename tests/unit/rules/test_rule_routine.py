@@ -207,6 +207,15 @@ def test_no_water_use_clears_when_the_window_reaches_10_litres_again():
     assert home.engine.state("H001").alert_opened_at(NO_WATER, HOUSEHOLD_DEVICE) is None
 
 
+def test_no_water_use_does_not_clear_on_a_window_wobbling_around_the_threshold():
+    home = Home()
+    home.run(local(6), local(18), water=uses({local(10): 9.0}))
+    assert home.of(NO_WATER) == [(local(18), OPEN)]  # watched 12 h, only 9 l
+    # 2 l takes the 12 h window to 11 l, but that is not a return to use: it stays open.
+    home.run(local(18, 15), local(21, 45), water=uses({local(18, 30): 2.0}))
+    assert home.of(NO_WATER) == [(local(18), OPEN)]
+
+
 def test_a_closed_no_water_use_alert_does_not_reopen_for_the_same_spell():
     home = Home()
     home.run(local(6), local(20), water=uses({local(8): 12.0}))
