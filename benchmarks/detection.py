@@ -9,6 +9,7 @@ uses, replays the stream through normalisers, rules and alerts on event time (`R
 - detection rate and delay per incident type (median, worst); for incapacitation the delay is
   also given from the moment the absence could first be seen (the later of the onset and the
   elder's usual wake time that day), since nothing distinguishes sleep from collapse before;
+  an undetected incident the run ends too soon after to be detectable (HORIZON) is left out;
 - false alarms per rule: alerts outside every alarm incident of their household (a grace hour
   after the incident's end), per household-day on normal days (away days included).
 
@@ -62,6 +63,15 @@ INACTIVITY_GRACE = timedelta(hours=12)
 """...and for incapacitation, a window of the inactivity rules: the little water used in the
 first hours after recovering still says something happened."""
 DAY = timedelta(days=1)
+# How long after it becomes visible each incident can take to be detected by design (the
+# longest late bound, a continuous-flow window, the longest silence allowed). An incident the
+# run ends sooner after is left out of the rates, and counted as cut off.
+HORIZON: dict[str, timedelta] = {
+    "incapacitation": timedelta(hours=3),
+    "water_leak": timedelta(hours=2),
+    "dead_device": timedelta(hours=26),
+}
+DEFAULT_HORIZON = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +146,13 @@ def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str
     sim_end = _dt(hood.end_ts)
     outcomes: list[Outcome] = []
     alarm_windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    cut_off: Counter[str] = Counter()
     for incident in hood.incidents:
         if not incident.alarm:
             continue
         begins = _dt(incident.start)
+        horizon = HORIZON.get(incident.type, DEFAULT_HORIZON)
+        censored = _dt(visible_from(hood, incident)) + horizon > sim_end
         ends = _dt(incident.end) if incident.end is not None else sim_end
         grace = INACTIVITY_GRACE if incident.type == "incapacitation" else GRACE
         alarm_windows[incident.household_id].append((begins - timedelta(minutes=1), ends + grace))
@@ -158,6 +171,9 @@ def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str
             ),
             None,
         )
+        if censored and found is None:
+            cut_off[incident.type] += 1
+            continue
         delay = (found.opened_at - begins).total_seconds() if found else None
         visible = (
             (found.opened_at - _dt(visible_from(hood, incident))).total_seconds() if found else None
@@ -199,6 +215,7 @@ def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str
         visible = [o.visible_delay_s for o in rows if o.visible_delay_s is not None]
         entry: dict[str, Any] = {
             "incidents": len(rows),
+            "cut_off_by_end_of_run": cut_off[kind],
             "detected": len(delays),
             "rate": round(len(delays) / len(rows), 3),
             "median_delay_s": round(statistics.median(delays), 1) if delays else None,
@@ -307,6 +324,8 @@ def print_table(result: dict[str, Any], stats: dict[str, Any]) -> None:
             )
         if row["missed"]:
             print(f"{'':<16} missed: {', '.join(row['missed'])}")
+        if row["cut_off_by_end_of_run"]:
+            print(f"{'':<16} left out: {row['cut_off_by_end_of_run']} began too near the end")
     print(
         f"false alarms: {result['false_alarms']} = "
         f"{result['false_alarms_per_household_day']} per household-day"
