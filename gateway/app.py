@@ -32,6 +32,7 @@ from gateway.pipeline import Pipeline
 from gateway.rules.activity import ActivityLog, AwayPeriod
 from gateway.rules.catalogue import QuietHoursConfig, build_rules, load_rules_config
 from gateway.rules.engine import LEARNING_SPAN, RuleEngine
+from gateway.rules.routine import RoutineSummary, summarize
 from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.alerts import active_alerts
 from gateway.store.database import create_engine, upgrade
@@ -187,6 +188,11 @@ class Gateway:
         self._configure(household_id, saved.overrides if saved else None, household.timezone)
         self.rules.set_away(household_id, _periods(away))
 
+    def routine_summary(self, household_id: str) -> RoutineSummary:
+        """What the rules know of a household's activity and learned routine, now."""
+        state = self.rules.state(household_id)
+        return summarize(state, self.rules.rules_for(household_id), self.clock.now())
+
     def quiet_hours(self, household_id: str) -> tuple[QuietHoursConfig, ZoneInfo]:
         """The household's quiet hours for low-severity notifications, and its zone."""
         config = self._quiet_hours.get(household_id, self.rules_config.quiet_hours)
@@ -240,6 +246,7 @@ class Gateway:
             broker_status=self.broker_status,
             device_installed=self._device_installed,
             household_changed=self.household_changed,
+            routine_summary=self.routine_summary,
             rules_defaults=self.rules_config,
         )
 

@@ -140,6 +140,10 @@ class RuleEngine:
                 state.log.forget_away_before(now - LEARNING_SPAN)
         return findings
 
+    def rules_for(self, household_id: str) -> list[Rule]:
+        """The rules a household runs with (its own, or the defaults)."""
+        return self._rules_of(self.state(household_id))
+
     def _rules_of(self, state: HouseholdState) -> list[Rule]:
         return self.rules if state.rules is None else state.rules
 

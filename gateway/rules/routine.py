@@ -10,9 +10,10 @@ While one of them is open the other two do not open: one "no sign of life" alert
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -27,7 +28,7 @@ from gateway.rules.activity import (
     routine_day,
     waking_time,
 )
-from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY, HouseholdState, RuleConfig
+from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY, HouseholdState, Rule, RuleConfig
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -285,7 +286,8 @@ class MissedRoutineConfig(RuleConfig):
 
 @dataclass(slots=True)
 class _Cached:
-    day: date
+    key: tuple[date, int, int]
+    """The day, and how many days and away periods the history had (it changes rarely)."""
     expected: Expected | None
 
 
@@ -348,10 +350,12 @@ class MissedRoutine(_Inactivity[MissedRoutineConfig]):
         )
 
     def expected(self, state: HouseholdState, now: datetime) -> Expected | None:
-        """The household's learned start for the routine day of `now` (cached per day)."""
+        """The household's learned start for the routine day of `now` (cached until the day
+        or the history changes)."""
         day = routine_day(now, state.tz, state.activity_config.day_start)
+        key = (day, len(state.log.first_activity), len(state.log.away))
         cached = self._cache.get(state.household_id)
-        if cached is None or cached.day != day:
+        if cached is None or cached.key != key:
             c = self.config
             expected = expected_start(
                 state.log,
@@ -365,5 +369,51 @@ class MissedRoutine(_Inactivity[MissedRoutineConfig]):
                 spread_factor=c.spread_factor,
                 max_late_min=c.max_late_min,
             )
-            cached = self._cache[state.household_id] = _Cached(day, expected)
+            cached = self._cache[state.household_id] = _Cached(key, expected)
         return cached.expected
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineSummary:
+    """What the rules know of a household's activity now, for people (the API)."""
+
+    timezone: str
+    last_heard: datetime | None
+    last_activity: dict[str, datetime]
+    away_until: datetime | None
+    water_used_12h_l: float | None
+    """Water used in the last 12 hours; None without a water meter."""
+    routine: Literal["learned", "learning", "off"]
+    """"learning" while fewer than min_days are known; "off" when missed_routine is disabled."""
+    days_known: int
+    """Days of the history window with a known start of the day."""
+    min_days: int | None
+    expected: Expected | None
+
+
+def summarize(state: HouseholdState, rules: Sequence[Rule], now: datetime) -> RoutineSummary:
+    """The household's activity and learned routine as the rules see them at `now`."""
+    log = state.log
+    missed = next((r for r in rules if isinstance(r, MissedRoutine)), None)
+    expected = missed.expected(state, now) if missed is not None else None
+    day = routine_day(now, state.tz, state.activity_config.day_start)
+    history = missed.config.history_days if missed is not None else 28
+    known = sum(
+        1 for back in range(1, history + 1) if day - timedelta(days=back) in log.first_activity
+    )
+    away = log.away_at(now)
+    metered = ActivityKind.WATER in log.metered_since
+    routine: Literal["learned", "learning", "off"] = "off"
+    if missed is not None:
+        routine = "learned" if expected is not None else "learning"
+    return RoutineSummary(
+        timezone=str(state.tz.key),
+        last_heard=log.heard,
+        last_activity={kind.value: ts for kind, ts in sorted(log.last.items())},
+        away_until=away.end if away is not None else None,
+        water_used_12h_l=round(log.water_used(now - timedelta(hours=12)), 1) if metered else None,
+        routine=routine,
+        days_known=known,
+        min_days=missed.config.min_days if missed is not None else None,
+        expected=expected,
+    )

@@ -14,6 +14,7 @@ from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.clock import ManualClock
+from gateway.models import DeviceKind, Metric, Reading
 from gateway.rules.activity import AwayPeriod
 from gateway.rules.routine import NoWaterUse
 from tests.integration.harness import HOUSEHOLD, isolated_settings
@@ -286,3 +287,54 @@ async def test_the_engine_takes_the_away_period(client: httpx.AsyncClient, gatew
     assert gateway.rules.state("H001").log.away == [
         AwayPeriod(NOW + timedelta(hours=1), NOW + timedelta(hours=30))
     ]
+
+
+# --- activity and the learned routine -----------------------------------------------------------
+
+
+def water_reading(ts: datetime, total: float) -> Reading:
+    return Reading("H001", "water-1", DeviceKind.WATER_METER, Metric.WATER_TOTAL_L, total, "L", ts)
+
+
+async def test_activity_shows_learning_then_the_learned_routine(
+    gateway: Gateway, client: httpx.AsyncClient
+):
+    empty = await client.get("/api/households/H001/activity", headers=AUTH)
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["routine"] == {
+        "status": "learning",
+        "days_known": 0,
+        "min_days": 7,
+        "usual_start": None,
+        "late_bound": None,
+        "spread_min": None,
+        "weekday_aware": None,
+    }
+    assert empty.json()["water_used_12h_l"] is None
+    # Eight mornings: water at 06:30 and again at 06:50 Beijing time (22:30 / 22:50 UTC).
+    total = 100.0
+    first = NOW.replace(hour=0) - timedelta(days=8)
+    for day in range(8):
+        wake = first + timedelta(days=day, hours=-1, minutes=-30)  # 22:30 UTC the day before
+        for minutes, litres in ((-10, 0.0), (0, 5.0), (20, 3.0)):
+            total += litres
+            gateway.rules.on_reading(water_reading(wake + timedelta(minutes=minutes), total))
+    # 10:00 Beijing on the eighth morning: seven days of history before it.
+    clock_of(gateway).set(first + timedelta(days=7, hours=2))
+    body = (await client.get("/api/households/H001/activity", headers=AUTH)).json()
+    routine = body["routine"]
+    assert (routine["status"], routine["days_known"]) == ("learned", 7)
+    usual = datetime.fromisoformat(routine["usual_start"])
+    assert usual.astimezone(UTC).strftime("%H:%M") == "22:30"
+    late = datetime.fromisoformat(routine["late_bound"])
+    assert late - usual == timedelta(minutes=60)
+    assert body["timezone"] == "Asia/Shanghai"
+    assert set(body["last_activity"]) == {"water"}
+    assert body["water_used_12h_l"] == 8.0
+    assert body["away_until"] is None
+
+
+async def test_activity_of_an_unknown_household_is_404(client: httpx.AsyncClient):
+    response = await client.get("/api/households/NOPE/activity", headers=AUTH)
+    assert response.status_code == 404
+    assert (await client.get("/api/households/H001/activity")).status_code == 401

@@ -339,3 +339,60 @@ async def _reloaded(conn: AsyncConnection, away_id: int) -> AwayRecord:
     record = await get_away(conn, away_id)
     assert record is not None  # updated in this transaction
     return record
+
+
+# --- activity and the learned routine -----------------------------------------------------------
+
+
+class RoutineOut(BaseModel):
+    status: Literal["learned", "learning", "off"]
+    """"learning" until min_days of history are known (the fixed rules cover it meanwhile);
+    "off" when missed_routine is disabled for the household."""
+    days_known: int
+    min_days: int | None
+    usual_start: datetime | None
+    """Today's usual start of the day (median of comparable days)."""
+    late_bound: datetime | None
+    """No sign of life by then opens missed_routine."""
+    spread_min: float | None
+    weekday_aware: bool | None
+
+
+class ActivityOut(BaseModel):
+    household_id: str
+    timezone: str
+    last_heard: datetime | None
+    """Anything at all from the home (a heartbeat will do)."""
+    last_activity: dict[str, datetime]
+    """Per kind of sign of life (water, power, motion, door, button, vitals)."""
+    water_used_12h_l: float | None
+    away_until: datetime | None
+    """Set while the household is away."""
+    routine: RoutineOut
+
+
+@router.get("/{household_id}/activity", response_model=ActivityOut)
+async def household_activity(
+    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+) -> ActivityOut:
+    """Signs of life and the learned routine, as the inactivity rules see them now."""
+    await _require_household(conn, household_id)
+    summary = context.routine_summary(household_id)
+    expected = summary.expected
+    return ActivityOut(
+        household_id=household_id,
+        timezone=summary.timezone,
+        last_heard=summary.last_heard,
+        last_activity=summary.last_activity,
+        water_used_12h_l=summary.water_used_12h_l,
+        away_until=summary.away_until,
+        routine=RoutineOut(
+            status=summary.routine,
+            days_known=summary.days_known,
+            min_days=summary.min_days,
+            usual_start=expected.usual if expected else None,
+            late_bound=expected.late if expected else None,
+            spread_min=expected.spread_min if expected else None,
+            weekday_aware=expected.weekday_aware if expected else None,
+        ),
+    )
