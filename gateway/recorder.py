@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import queue
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from simulators.broker import BrokerUnavailable, Connection
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -84,8 +83,9 @@ def _open_for_writing(out: Path) -> TextIO:
         raise RecorderError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
-class _Session:
-    """A clean-session paho subscriber (QoS 1) feeding `inbox` from paho's network thread."""
+class _Session(Connection):
+    """A clean-session subscriber (QoS 1) feeding `inbox` from paho's network thread; ready once
+    the broker has granted the subscriptions."""
 
     def __init__(
         self,
@@ -94,71 +94,41 @@ class _Session:
         inbox: queue.Queue[tuple[float, str, bytes, bool]],
         ca_file: Path | None,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise RecorderError(f"not an mqtt://[user:pass@]host[:port] URL: {url!r}")
         if not topics:
             raise RecorderError("no topics to record (no sources configured and no --topic)")
-        tls = parts.scheme == "mqtts"
-        self._where = f"{parts.hostname}:{parts.port or (8883 if tls else 1883)}"
-        self._host = parts.hostname
-        self._port = parts.port or (8883 if tls else 1883)
+        try:
+            # Its own client id, so recording never takes over the gateway's persistent session.
+            super().__init__(
+                url,
+                client_id=f"iot-gateway-record-{os.getpid()}-{time.time_ns() % 1_000_000}",
+                clean_session=True,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                ca_file=str(ca_file) if ca_file else None,
+            )
+        except ValueError as exc:
+            raise RecorderError(str(exc)) from None
         self._topics = list(topics)
         self._inbox = inbox
-        self._ready = threading.Event()
-        self._refused: str | None = None
-        # Its own client id, so recording never takes over the gateway's persistent session.
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"iot-gateway-record-{os.getpid()}-{time.time_ns() % 1_000_000}",
-            protocol=MQTTProtocolVersion.MQTTv311,
-            clean_session=True,
-        )
-        if parts.username:
-            self.client.username_pw_set(
-                unquote(parts.username), unquote(parts.password) if parts.password else None
-            )
-        if tls:
-            self.client.tls_set(ca_certs=str(ca_file) if ca_file else None)
-        self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     def __enter__(self) -> _Session:
         try:
-            self.client.connect(self._host, self._port, keepalive=30)
-        except OSError as exc:
-            raise RecorderError(f"cannot reach the broker at {self._where}: {exc}") from None
-        self.client.loop_start()
-        if not self._ready.wait(CONNECT_TIMEOUT_S) or self._refused:
-            self.close()
-            why = self._refused or f"no answer within {CONNECT_TIMEOUT_S:g} s"
-            raise RecorderError(f"the broker at {self._where} did not accept us: {why}")
-        return self
+            return super().__enter__()
+        except BrokerUnavailable as exc:
+            raise RecorderError(str(exc)) from None
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def _on_connect(
-        self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
-    ) -> None:
-        if reason.is_failure:
-            self._refused = str(reason)
-            self._ready.set()
-            return
-        # Subscribing here, not once, so a reconnect resubscribes (the session is clean).
+    def _after_connect(self, client: paho.Client) -> bool:
+        # Subscribing on every connection, not once, so a reconnect resubscribes (clean session).
         client.subscribe([(topic, 1) for topic in self._topics])
+        return False  # ready when the subscription is granted
 
     def _on_subscribe(
         self, _client: paho.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
     ) -> None:
         refused = [r for r in reasons if r.is_failure]
         if refused:
-            self._refused = f"subscription refused: {refused[0]}"
+            self._refuse(f"subscription refused: {refused[0]}")
         self._ready.set()
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
@@ -20,16 +20,23 @@ class BrokerUnavailable(ConnectionError):
     """The broker could not be reached, refused us, or went away while publishing."""
 
 
-class Outbox:
-    """A connected paho client with at most `max_outstanding` publishes unfinished."""
+class Connection:
+    """A paho client connected to one broker, or a clear error when it cannot be.
+
+    What the short-lived clients here share (the simulators' publisher, `iot-gateway record`):
+    parse the URL, log in, TLS, connect and wait for the broker's answer. Subclasses add their
+    callbacks; `_after_connect` runs on every (re)connection and says whether the connection is
+    ready now or will be marked ready later (`_ready.set()`, e.g. once a subscription stands).
+    """
 
     def __init__(
         self,
         url: str,
         *,
         client_id: str,
-        max_outstanding: int = 1000,
+        clean_session: bool | None = None,
         connect_timeout_s: float = 10.0,
+        ca_file: str | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
@@ -37,40 +44,31 @@ class Outbox:
         self._tls = parts.scheme == "mqtts"
         self._host = parts.hostname
         self._port = parts.port or (8883 if self._tls else 1883)
-        self._max = max_outstanding
         self._timeout = connect_timeout_s
-        self._lock = threading.Condition()
-        self._connected = threading.Event()
+        self._ready = threading.Event()
         self._refused: str | None = None
-        self._lost: str | None = None
-        self.handed = 0
-        self.finished = 0
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv311,
+            clean_session=clean_session,
         )
         if parts.username:
             self.client.username_pw_set(
                 unquote(parts.username), unquote(parts.password) if parts.password else None
             )
         if self._tls:
-            self.client.tls_set()
+            self.client.tls_set(ca_certs=ca_file)
         self.client.connect_timeout = connect_timeout_s
-        # paho's own queue for QoS 1 is bounded too, a little above ours.
-        self.client.max_queued_messages_set(max_outstanding + 10)
-        self.client.max_inflight_messages_set(min(max_outstanding, 1000))
         self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
 
-    def __enter__(self) -> Outbox:
+    def __enter__(self) -> Self:
         try:
             self.client.connect(self._host, self._port, keepalive=30)
         except OSError as exc:
             raise BrokerUnavailable(f"cannot reach the broker at {self._where()}: {exc}") from exc
         self.client.loop_start()
-        if not self._connected.wait(self._timeout) or self._refused:
+        if not self._ready.wait(self._timeout) or self._refused:
             self.close()
             why = self._refused or f"no answer within {self._timeout:g} s"
             raise BrokerUnavailable(f"the broker at {self._where()} did not accept us: {why}")
@@ -82,6 +80,46 @@ class Outbox:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _where(self) -> str:
+        return f"{'mqtts' if self._tls else 'mqtt'}://{self._host}:{self._port}"
+
+    def _after_connect(self, client: paho.Client) -> bool:
+        return True
+
+    def _refuse(self, why: str) -> None:
+        self._refused = why
+        self._ready.set()
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._refuse(str(reason))
+        elif self._after_connect(client):
+            self._ready.set()
+
+
+class Outbox(Connection):
+    """A connected paho client with at most `max_outstanding` publishes unfinished."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str,
+        max_outstanding: int = 1000,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(url, client_id=client_id, connect_timeout_s=connect_timeout_s)
+        self._max = max_outstanding
+        self._lock = threading.Condition()
+        self._lost: str | None = None
+        self.handed = 0
+        self.finished = 0
+        # paho's own queue for QoS 1 is bounded too, a little above ours.
+        self.client.max_queued_messages_set(max_outstanding + 10)
+        self.client.max_inflight_messages_set(min(max_outstanding, 1000))
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
 
     def publish(self, topic: str, payload: str, *, qos: int, retain: bool = False) -> None:
         """Hand one message to paho, waiting while too many are outstanding."""
@@ -111,16 +149,8 @@ class Outbox:
         if self._lost is not None:
             raise BrokerUnavailable(f"lost the broker at {self._where()}: {self._lost}")
 
-    def _where(self) -> str:
-        return f"{'mqtts' if self._tls else 'mqtt'}://{self._host}:{self._port}"
-
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            self._refused = str(reason)
-        self._connected.set()
-
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if self._connected.is_set() and not self._refused:
+        if self._ready.is_set() and not self._refused:
             with self._lock:
                 self._lost = str(reason)
                 self._lock.notify_all()
