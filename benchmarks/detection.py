@@ -37,9 +37,8 @@ from gateway.app import Gateway
 from gateway.care.households import HouseholdIn, create_household
 from gateway.clock import ManualClock
 from gateway.config import Settings
-from gateway.replay import Replay
+from gateway.replay import Replay, mark_away
 from gateway.store.alerts import AlertRecord, list_alerts
-from gateway.store.rule_settings import add_away
 from simulators import Neighbourhood
 from simulators.household import local_midnight
 from simulators.model import ALARM_TYPES, Incident
@@ -114,20 +113,11 @@ async def simulate_and_replay(
         async with gateway.db.begin() as conn:
             for body in hood.registrations():
                 await create_household(conn, HouseholdIn.model_validate(body), start)
-            for away in hood.away_periods:
-                # What an operator does through POST /api/households/{id}/away.
-                await add_away(
-                    conn,
-                    away.household_id,
-                    _dt(away.start),
-                    _dt(away.end),
-                    note="benchmark",
-                    by="benchmark",
-                    now=_dt(away.start) - timedelta(hours=1),
-                )
         for hid in hood.household_ids:
             gateway.directory.remember(hid)
             await gateway.household_changed(hid)
+        # What an operator does through POST /api/households/{id}/away.
+        await mark_away(gateway, hood.incidents)
         began = time.perf_counter()
         report = await Replay(gateway, clock, io.StringIO()).run(hood.messages())
         wall = time.perf_counter() - began

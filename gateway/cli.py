@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("recording", type=Path, help="recording file (JSON lines)")
     replay.add_argument("--rules", type=Path, help="rules file to try (default: the configured)")
     replay.add_argument(
+        "--labels",
+        type=Path,
+        help="labels file (simulate --record writes one): its away periods are marked first",
+    )
+    replay.add_argument(
         "--database",
         help="database URL to keep the result in (default: a temporary SQLite file)",
     )
@@ -244,7 +249,13 @@ def _replay(args: argparse.Namespace) -> int:
     # The households a replay registers have no contacts on purpose: not worth a warning each.
     logging.getLogger("gateway.alerts.book").setLevel(logging.ERROR)
     try:
-        report = replay_file(settings, args.recording, temporary=not args.database, out=sys.stdout)
+        report = replay_file(
+            settings,
+            args.recording,
+            temporary=not args.database,
+            out=sys.stdout,
+            labels=args.labels,
+        )
     except RecordingError as exc:
         return _fail(str(exc))
     print(report.summary(), file=sys.stderr)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -34,11 +34,13 @@ from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.ingest.mqtt import InboundMessage
 from gateway.store.alerts import AlertRecord, list_alerts
-from simulators import Message
-from simulators.recording import read_recording
+from gateway.store.rule_settings import add_away
+from simulators import Incident, Message
+from simulators.recording import read_labels, read_recording
 
 BATCH_SIZE = 500
 TICK_S = 60
+MAX_AWAY = timedelta(days=90)
 
 
 class RecordingError(Exception):
@@ -55,6 +57,7 @@ class ReplayReport:
     notifications_pending: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
+    away_periods: int = 0
     first_ts: float | None = None
     last_ts: float | None = None
     wall_s: float = 0.0
@@ -68,6 +71,7 @@ class ReplayReport:
                 "event_span_h": round(span_h, 1),
                 "readings": self.readings,
                 "households_registered": self.households_registered,
+                "away_periods": self.away_periods,
                 "dead_letters": dict(sorted(self.dead_letters.items())),
                 "alerts": dict(sorted(self.alerts.items())),
                 "notifications_not_sent": self.notifications_pending,
@@ -94,22 +98,34 @@ def alert_line(alert: AlertRecord) -> str:
     )
 
 
-def replay_file(settings: Settings, path: Path, *, temporary: bool, out: TextIO) -> ReplayReport:
+def replay_file(
+    settings: Settings,
+    path: Path,
+    *,
+    temporary: bool,
+    out: TextIO,
+    labels: Path | None = None,
+) -> ReplayReport:
     """Replay `path` (into a throw-away database when `temporary`, else settings' database).
 
-    Alert lines go to `out`. Raises RecordingError when the file is missing or malformed.
+    Alert lines go to `out`; the away periods of a `labels` file are marked first. Raises
+    RecordingError when a file is missing or malformed.
     """
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
+    away = _away_labels(labels) if labels is not None else []
     if not temporary:
-        return asyncio.run(_replay(settings, path, out))
+        return asyncio.run(_replay(settings, path, out, away))
     with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'replay.db'}"
         database = settings.database.model_copy(update={"url": url})
-        return asyncio.run(_replay(settings.model_copy(update={"database": database}), path, out))
+        copy = settings.model_copy(update={"database": database})
+        return asyncio.run(_replay(copy, path, out, away))
 
 
-async def _replay(settings: Settings, path: Path, out: TextIO) -> ReplayReport:
+async def _replay(
+    settings: Settings, path: Path, out: TextIO, away: list[Incident]
+) -> ReplayReport:
     messages = _checked(read_recording(path))
     first = next(messages, None)
     start = datetime.fromtimestamp(first.ts if first else 0.0, UTC)
@@ -118,9 +134,50 @@ async def _replay(settings: Settings, path: Path, out: TextIO) -> ReplayReport:
     gateway = Gateway(settings, clock=clock, notifier=ConsoleNotifier(io.StringIO()))
     try:
         await gateway.prepare()
-        return await Replay(gateway, clock, out).run(_chain(first, messages))
+        marked = await mark_away(gateway, away)
+        report = await Replay(gateway, clock, out).run(_chain(first, messages))
+        report.away_periods = marked
+        return report
     finally:
         await gateway.close()
+
+
+async def mark_away(gateway: Gateway, labels: Iterable[Incident]) -> int:
+    """Mark the `away` labels as away periods, as an operator would through the API; registers
+    their households if needed. Returns how many were marked."""
+    away = [i for i in labels if i.type == "away"]
+    if not away:
+        return 0
+    now = gateway.clock.now()
+    async with gateway.db.begin() as conn:
+        for label in away:
+            if not await household_exists(conn, label.household_id):
+                body = HouseholdIn.model_validate(
+                    {"id": label.household_id, "elder": {"name": label.household_id}}
+                )
+                await create_household(conn, body, now)
+            begins = datetime.fromtimestamp(label.start, UTC)
+            ends = (
+                datetime.fromtimestamp(label.end, UTC)
+                if label.end is not None
+                else begins + MAX_AWAY  # still away when the recording ended
+            )
+            await add_away(
+                conn, label.household_id, begins, ends, note="labels", by="replay", now=now
+            )
+    for household_id in sorted({label.household_id for label in away}):
+        gateway.directory.remember(household_id)
+        await gateway.household_changed(household_id)
+    return len(away)
+
+
+def _away_labels(path: Path) -> list[Incident]:
+    if not path.is_file():
+        raise RecordingError(f"{path}: no such labels file")
+    try:
+        return [i for i in read_labels(path) if i.type == "away"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"{path}: not a labels file ({exc})") from None
 
 
 class Replay:

@@ -171,3 +171,35 @@ def test_record_captures_what_is_published(
     assert "recorded 3 messages" in capsys.readouterr().err
     # What record writes, replay reads.
     assert [m.topic for m in read_recording(out)] == [line["topic"] for line in lines]
+
+
+def test_away_periods_in_a_labels_file_keep_inactivity_rules_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = tmp_path / "away.jsonl"
+    code = main(["simulate", "--households", "2", "--days", "2", "--scenario", "away",
+                 "--seed", "4", "--start", START, "--record", str(recording)])  # fmt: skip
+    assert code == 0
+    labels = tmp_path / "away.labels.jsonl"
+    (away,) = [i for i in read_labels(labels) if i.type == "away"]
+    inactivity = {"no_water_use", "no_power_use", "missed_routine"}
+
+    capsys.readouterr()
+    assert main(["replay", str(recording)]) == 0
+    unmarked = [a for a in _alerts(capsys.readouterr().out) if a["rule"] in inactivity]
+    # Nobody told the gateway: an empty home looks like an elder in trouble.
+    assert [a["household_id"] for a in unmarked] == [away.household_id]
+
+    assert main(["replay", str(recording), "--labels", str(labels)]) == 0
+    out, err = capsys.readouterr()
+    assert [a for a in _alerts(out) if a["rule"] in inactivity] == []
+    assert json.loads(err.strip().splitlines()[-1])["away_periods"] == 1
+
+
+def test_a_missing_labels_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    recording = tmp_path / "empty.jsonl"
+    recording.write_text("", encoding="utf-8")
+    assert main(["replay", str(recording), "--labels", str(tmp_path / "nope.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert "no such labels file" in err
