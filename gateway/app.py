@@ -199,15 +199,17 @@ class Gateway:
         return config, self.rules.state(household_id).tz
 
     async def save_rule_state(self) -> int:
-        """Write the activity logs that changed since the last save (tick and shutdown)."""
+        """Write the activity logs that changed since the last save (every 5 min, and at stop)."""
         changed = self.rules.take_changed()
         if not changed:
             return 0
         try:
             async with self.db.begin() as conn:
-                return await save_rule_state(
+                saved = await save_rule_state(
                     conn, [(h, log.to_json()) for h, log in changed], self.clock.now()
                 )
+            self.metrics.rule_state_saved.inc(saved)
+            return saved
         except SQLAlchemyError:
             # Not lost: kept in memory and written with the next save.
             self.rules.changed.update(h for h, _ in changed)
@@ -307,7 +309,8 @@ class Gateway:
     async def tick(self, now: datetime | None = None) -> None:
         """Run the time-driven rules (scheduler job; in event time, after each batch)."""
         async with self._ticking:
-            findings = self.rules.on_tick(now or self.clock.now())
+            with self.metrics.rule_tick.time():
+                findings = self.rules.on_tick(now or self.clock.now())
             if findings:
                 async with self.db.begin() as conn:
                     applied = await self.book.apply(conn, findings)

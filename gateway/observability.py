@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class GatewayMetrics:
@@ -41,6 +41,17 @@ class GatewayMetrics:
         )
         self.broker_connected = Gauge(
             "iot_gateway_broker_connected", "1 while connected to the broker", registry=r
+        )
+        self.rule_tick = Histogram(
+            "iot_gateway_rule_tick_seconds",
+            "Time to run the time-driven rules over every household once",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.rule_state_saved = Counter(
+            "iot_gateway_rule_state_saved",
+            "Households whose rule state (activity log) was saved",
+            registry=r,
         )
 
     def exposition(self) -> bytes:

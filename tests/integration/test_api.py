@@ -12,7 +12,7 @@ import pytest
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import create_api
 from gateway.app import Gateway
-from gateway.models import Finding, FindingAction, Severity
+from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, Severity
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from tests.integration.harness import HOUSEHOLD, isolated_settings
 
@@ -94,6 +94,20 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient, gateway: G
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
     assert 'iot_gateway_alerts_open{severity="critical"} 1.0' in text
+
+
+async def test_metrics_show_the_rule_tick_and_saved_rule_state(
+    client: httpx.AsyncClient, gateway: Gateway
+):
+    await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)
+    ts = datetime(2026, 11, 29, 5, 52, tzinfo=UTC)
+    reading = Reading("H001", "door-1", DeviceKind.DOOR_SENSOR, Metric.DOOR_OPEN, True, None, ts)
+    gateway.rules.on_reading(reading)  # the household's activity log changed
+    await gateway.tick()
+    assert await gateway.save_rule_state() == 1
+    text = (await client.get("/metrics")).text
+    assert "iot_gateway_rule_tick_seconds_count 1.0" in text
+    assert "iot_gateway_rule_state_saved_total 1.0" in text
 
 
 async def test_register_and_read_households(client: httpx.AsyncClient):
