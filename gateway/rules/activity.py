@@ -314,14 +314,18 @@ def at_local(day: date, minutes: float, tz: ZoneInfo, day_start: time) -> dateti
     return start + timedelta(minutes=minutes)
 
 
-def is_night(ts: datetime, tz: ZoneInfo, config: ActivityConfig) -> bool:
-    start, end = config.night_start, config.night_end
+def within_hours(local: time, start: time, end: time) -> bool:
+    """Whether the time of day `local` lies in [start, end), which may span midnight; equal
+    bounds mean no hours at all."""
     if start == end:
         return False
-    now = ts.astimezone(tz).time()
     if start < end:
-        return start <= now < end
-    return now >= start or now < end
+        return start <= local < end
+    return local >= start or local < end
+
+
+def is_night(ts: datetime, tz: ZoneInfo, config: ActivityConfig) -> bool:
+    return within_hours(ts.astimezone(tz).time(), config.night_start, config.night_end)
 
 
 def waking_time(start: datetime, end: datetime, tz: ZoneInfo, config: ActivityConfig) -> timedelta:

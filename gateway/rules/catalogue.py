@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from gateway.models import Severity
-from gateway.rules.activity import ActivityConfig
+from gateway.rules.activity import ActivityConfig, within_hours
 from gateway.rules.base import Rule
 from gateway.rules.battery import LowBattery, LowBatteryConfig
 from gateway.rules.connectivity import DeviceOffline, DeviceOfflineConfig
@@ -54,11 +54,9 @@ class QuietHoursConfig(BaseModel):
 
     def holds(self, severity: Severity, local: time) -> bool:
         """Whether a notification for `severity` waits at local time `local`."""
-        if not self.enabled or severity not in self.severities or self.start == self.end:
+        if not self.enabled or severity not in self.severities:
             return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
+        return within_hours(local, self.start, self.end)
 
 
 class RulesConfig(BaseModel):
