@@ -121,12 +121,13 @@ class RuleEngine:
     def on_tick(self, now: datetime) -> list[Finding]:
         findings: list[Finding] = []
         for state in self._households.values():
-            household_alert = False
+            # One "no sign of life" alert per household: none opens while one is open, and of
+            # rules falling due on the same tick (they cannot see each other's findings) the
+            # first wins.
+            household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
             for rule in self._rules_of(state):
                 found = _guarded(rule, partial(rule.on_tick, state, now))
                 if household_alert:
-                    # One "no sign of life" alert per household: rules falling due on the same
-                    # tick do not see each other's findings, so the first one wins here.
                     found = [f for f in found if not _opens_household_alert(f)]
                 household_alert = household_alert or any(map(_opens_household_alert, found))
                 for f in found:

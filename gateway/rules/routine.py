@@ -5,7 +5,8 @@ the scheduler tick when a sign of life is missing, clear themselves when it come
 suspended while the household is away (and for a whole window after it comes back), and alert
 once per spell of inactivity, so a visitor who resolves one after a phone call is not asked
 again until there has been activity. Alerts that fall due at night wait until the night ends.
-While one of them is open the other two do not open: one "no sign of life" alert per household.
+While one of them is open the other two do not open: one "no sign of life" alert per household
+(the engine sees to it, for every alert on the device `household`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def _returned_within(log: ActivityLog, now: datetime, start: datetime) -> bool:
 
 
 C = TypeVar("C", bound=RuleConfig)
-INACTIVITY_RULES = ("no_water_use", "no_power_use", "missed_routine")
 
 
 class _Inactivity(Generic[C]):
@@ -87,12 +87,6 @@ class _Inactivity(Generic[C]):
         spell = since.isoformat() if since is not None else unknown
         if state.log.alerted.get(self.id) == spell:
             return []  # this spell was alerted already (and someone closed the alert)
-        if any(
-            state.alert_opened_at(other, HOUSEHOLD_DEVICE) is not None
-            for other in INACTIVITY_RULES
-            if other != self.id
-        ):
-            return []  # one "no sign of life" alert per household at a time is enough
         return [
             state.household_finding(
                 self.id,
