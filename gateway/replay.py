@@ -25,6 +25,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.book import AlertChange
 from gateway.alerts.notifiers.console import ConsoleNotifier
@@ -113,18 +114,18 @@ def replay_file(
     """
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
-    away = _away_labels(labels) if labels is not None else []
+    cases = _labels(labels) if labels is not None else []
     if not temporary:
-        return asyncio.run(_replay(settings, path, out, away))
+        return asyncio.run(_replay(settings, path, out, cases))
     with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'replay.db'}"
         database = settings.database.model_copy(update={"url": url})
         copy = settings.model_copy(update={"database": database})
-        return asyncio.run(_replay(copy, path, out, away))
+        return asyncio.run(_replay(copy, path, out, cases))
 
 
 async def _replay(
-    settings: Settings, path: Path, out: TextIO, away: list[Incident]
+    settings: Settings, path: Path, out: TextIO, labels: list[Incident]
 ) -> ReplayReport:
     messages = _checked(read_recording(path))
     first = next(messages, None)
@@ -134,7 +135,7 @@ async def _replay(
     gateway = Gateway(settings, clock=clock, notifier=ConsoleNotifier(io.StringIO()))
     try:
         await gateway.prepare()
-        marked = await mark_away(gateway, away)
+        marked = await mark_away(gateway, labels)
         report = await Replay(gateway, clock, out).run(_chain(first, messages))
         report.away_periods = marked
         return report
@@ -149,13 +150,12 @@ async def mark_away(gateway: Gateway, labels: Iterable[Incident]) -> int:
     if not away:
         return 0
     now = gateway.clock.now()
+    marked: set[str] = set()
     async with gateway.db.begin() as conn:
         for label in away:
-            if not await household_exists(conn, label.household_id):
-                body = HouseholdIn.model_validate(
-                    {"id": label.household_id, "elder": {"name": label.household_id}}
-                )
-                await create_household(conn, body, now)
+            if await register_placeholder(conn, label.household_id, now) is None:
+                continue  # not a valid household id
+            marked.add(label.household_id)
             begins = datetime.fromtimestamp(label.start, UTC)
             ends = (
                 datetime.fromtimestamp(label.end, UTC)
@@ -165,17 +165,32 @@ async def mark_away(gateway: Gateway, labels: Iterable[Incident]) -> int:
             await add_away(
                 conn, label.household_id, begins, ends, note="labels", by="replay", now=now
             )
-    for household_id in sorted({label.household_id for label in away}):
+    for household_id in sorted(marked):
         gateway.directory.remember(household_id)
         await gateway.household_changed(household_id)
-    return len(away)
+    return sum(1 for label in away if label.household_id in marked)
 
 
-def _away_labels(path: Path) -> list[Incident]:
+async def register_placeholder(
+    conn: AsyncConnection, household_id: str, now: datetime
+) -> bool | None:
+    """Register a household seen in traffic or labels, with its id as the elder's name and no
+    contacts. True if registered now, False if it existed, None if the id is not valid."""
+    try:
+        body = HouseholdIn.model_validate({"id": household_id, "elder": {"name": household_id}})
+    except ValidationError:
+        return None
+    if await household_exists(conn, household_id):
+        return False
+    await create_household(conn, body, now)
+    return True
+
+
+def _labels(path: Path) -> list[Incident]:
     if not path.is_file():
         raise RecordingError(f"{path}: no such labels file")
     try:
-        return [i for i in read_labels(path) if i.type == "away"]
+        return read_labels(path)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{path}: not a labels file ({exc})") from None
 
@@ -257,15 +272,10 @@ class Replay:
         self._known |= new
         async with self.gateway.db.begin() as conn:
             for household_id in sorted(new):
-                try:
-                    body = HouseholdIn.model_validate(
-                        {"id": household_id, "elder": {"name": household_id}}
-                    )
-                except ValidationError:
+                registered = await register_placeholder(conn, household_id, self.clock.now())
+                if registered is None:
                     continue  # not a valid id: the pipeline dead-letters its messages
-                if not await household_exists(conn, household_id):
-                    await create_household(conn, body, self.clock.now())
-                    self.report.households_registered += 1
+                self.report.households_registered += registered
                 self.gateway.directory.remember(household_id)
 
     async def _print_opened(self) -> None:
