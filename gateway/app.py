@@ -30,7 +30,12 @@ from gateway.ingest.sources import SourceTable
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.rules.activity import ActivityLog, AwayPeriod
-from gateway.rules.catalogue import QuietHoursConfig, build_rules, load_rules_config
+from gateway.rules.catalogue import (
+    QuietHoursConfig,
+    RulesConfig,
+    build_rules,
+    load_rules_config,
+)
 from gateway.rules.engine import LEARNING_SPAN, RuleEngine
 from gateway.rules.routine import RoutineSummary, summarize
 from gateway.rules.settings import RulesOverrideError, effective_rules
@@ -220,15 +225,14 @@ class Gateway:
         self, household_id: str, overrides: dict[str, Any] | None, tz_name: str | None
     ) -> None:
         tz = _zone(tz_name) or self.tz
-        if not overrides:
-            self._quiet_hours.pop(household_id, None)
-            self.rules.configure(household_id, tz=tz)
-            return
-        try:
-            config = effective_rules(self.rules_config, overrides)
-        except RulesOverrideError as exc:
-            # Checked when saved; defaults changed since may make old overrides invalid.
-            log.error("household %s: rule overrides ignored: %s", household_id, exc)
+        config: RulesConfig | None = None
+        if overrides:
+            try:
+                config = effective_rules(self.rules_config, overrides)
+            except RulesOverrideError as exc:
+                # Checked when saved; defaults changed since may make old overrides invalid.
+                log.error("household %s: rule overrides ignored: %s", household_id, exc)
+        if config is None:
             self._quiet_hours.pop(household_id, None)
             self.rules.configure(household_id, tz=tz)
             return
