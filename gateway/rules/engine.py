@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, ReadingValue
+from gateway.models import (
+    DeviceKind,
+    EvidenceValue,
+    Finding,
+    FindingAction,
+    Metric,
+    Reading,
+    ReadingValue,
+)
 from gateway.rules.activity import ActivityConfig, ActivityLog, AwayPeriod, classify
 from gateway.rules.base import (
     DEFAULT_TZ,
@@ -30,8 +39,14 @@ from gateway.rules.home import ApplianceLeftOn
 
 log = logging.getLogger(__name__)
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
 LEARNING_SPAN = timedelta(days=30)
 """Away periods are kept this long after they end: learning leaves those days out."""
+
+Undo = Callable[[], None]
+"""Puts back what a change to the engine's view of alerts replaced (a rolled-back write)."""
 
 
 class RuleEngine:
@@ -61,6 +76,18 @@ class RuleEngine:
 
     def households(self) -> Iterable[HouseholdState]:
         return self._households.values()
+
+    def household_ids(self) -> list[str]:
+        """Every household the engine knows, as a list (safe to walk while readings arrive)."""
+        return list(self._households)
+
+    def current_value(
+        self, household_id: str, device_id: str, metric: Metric
+    ) -> ReadingValue | None:
+        """The device's latest value of `metric`, if the engine has one."""
+        state = self._households.get(household_id)
+        view = state.devices.get(device_id) if state is not None else None
+        return view.values.get(metric) if view is not None else None
 
     def configure(
         self,
@@ -118,27 +145,34 @@ class RuleEngine:
         state.activity_now = None
         return findings
 
-    def on_tick(self, now: datetime) -> list[Finding]:
+    def on_tick(self, now: datetime, household_ids: Iterable[str] | None = None) -> list[Finding]:
+        """Findings of the time-driven rules at `now`, for these households (default: all).
+
+        Nothing here records that an alert opened: that is `alert_opened`'s job, once the
+        alert is stored, so a write that fails leaves the rules ready to find it again.
+        """
+        ids = self._households.keys() if household_ids is None else household_ids
         findings: list[Finding] = []
-        for state in self._households.values():
-            # One "no sign of life" alert per household: none opens while one is open, and of
-            # rules falling due on the same tick (they cannot see each other's findings) the
-            # first wins.
-            household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
-            for rule in self._rules_of(state):
-                found = _guarded(rule, partial(rule.on_tick, state, now))
-                if household_alert:
-                    found = [f for f in found if not _opens_household_alert(f)]
-                household_alert = household_alert or any(map(_opens_household_alert, found))
-                for f in found:
-                    spell = f.evidence.get(SPELL_KEY)
-                    if f.action is FindingAction.OPEN and isinstance(spell, str):
-                        # One alert per spell of inactivity, even after a person closes it.
-                        state.log.alerted[alerted_key(f.rule_id, f.device_id)] = spell
-                        self.changed.add(state.household_id)
-                findings.extend(found)
-            if state.log.away and state.log.away[0].end < now - LEARNING_SPAN:
-                state.log.forget_away_before(now - LEARNING_SPAN)
+        for household_id in ids:
+            state = self._households.get(household_id)
+            if state is not None:
+                findings.extend(self._tick(state, now))
+        return findings
+
+    def _tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
+        findings: list[Finding] = []
+        # One "no sign of life" alert per household: none opens while one is open, and of
+        # rules falling due on the same tick (they cannot see each other's findings) the
+        # first wins.
+        household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
+        for rule in self._rules_of(state):
+            found = _guarded(rule, partial(rule.on_tick, state, now))
+            if household_alert:
+                found = [f for f in found if not _opens_household_alert(f)]
+            household_alert = household_alert or any(map(_opens_household_alert, found))
+            findings.extend(found)
+        if state.log.away and state.log.away[0].end < now - LEARNING_SPAN:
+            state.log.forget_away_before(now - LEARNING_SPAN)
         return findings
 
     def rules_for(self, household_id: str) -> list[Rule]:
@@ -171,11 +205,43 @@ class RuleEngine:
             if is_counter(metric) and isinstance(value, float):
                 view.counters[metric] = CounterSample(value, ts)
 
-    def alert_opened(self, household_id: str, rule_id: str, device_id: str, at: datetime) -> None:
-        self.state(household_id).open_alerts[(rule_id, device_id)] = at
+    def alert_opened(
+        self,
+        household_id: str,
+        rule_id: str,
+        device_id: str,
+        at: datetime,
+        evidence: Mapping[str, EvidenceValue] | None = None,
+    ) -> Undo:
+        """An alert is active (stored). Returns how to take that back if its write fails.
 
-    def alert_closed(self, household_id: str, rule_id: str, device_id: str) -> None:
-        self.state(household_id).open_alerts.pop((rule_id, device_id), None)
+        An inactivity alert's evidence names its spell: the same spell never alerts twice,
+        even after a person closes the alert.
+        """
+        state = self.state(household_id)
+        key = (rule_id, device_id)
+        had = state.open_alerts.get(key)
+        state.open_alerts[key] = at
+        spell = (evidence or {}).get(SPELL_KEY)
+        if not isinstance(spell, str):
+            return partial(_put_back, state.open_alerts, key, had)
+        mark = alerted_key(rule_id, device_id)
+        marked = state.log.alerted.get(mark)
+        state.log.alerted[mark] = spell
+        self.changed.add(household_id)
+
+        def undo() -> None:
+            _put_back(state.open_alerts, key, had)
+            _put_back(state.log.alerted, mark, marked)
+
+        return undo
+
+    def alert_closed(self, household_id: str, rule_id: str, device_id: str) -> Undo:
+        """An alert is no longer active. Returns how to take that back if its write fails."""
+        state = self.state(household_id)
+        key = (rule_id, device_id)
+        had = state.open_alerts.pop(key, None)
+        return partial(_put_back, state.open_alerts, key, had)
 
     @staticmethod
     def _remember(state: HouseholdState, view: DeviceView, reading: Reading) -> None:
@@ -193,6 +259,13 @@ class RuleEngine:
             if sample is None or reading.ts > sample.ts:
                 view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
                 _follow_use_run(view, reading.metric, used)
+
+
+def _put_back(mapping: dict[_K, _V], key: _K, value: _V | None) -> None:
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
 
 
 def _opens_household_alert(f: Finding) -> bool:

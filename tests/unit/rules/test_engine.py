@@ -186,3 +186,48 @@ def test_a_meters_run_of_use_is_followed_until_an_interval_without_use():
         runs.append((run.since, run.amount) if run else None)
     # No use at minute 30 ends the run; a meter reset at 40 claims no use at all.
     assert runs == [None, (T0, 5.0), (T0, 12.0), None, None]
+
+
+def test_undoing_an_open_puts_back_what_was_there():
+    engine = RuleEngine([])
+    undo = engine.alert_opened("H001", "smoke_alarm", "smoke-1", T0)
+    undo()
+    assert engine.state("H001").alert_opened_at("smoke_alarm", "smoke-1") is None
+    engine.alert_opened("H001", "smoke_alarm", "smoke-1", T0)
+    undo_close = engine.alert_closed("H001", "smoke_alarm", "smoke-1")
+    undo_close()
+    assert engine.state("H001").alert_opened_at("smoke_alarm", "smoke-1") == T0
+
+
+def test_a_tick_finds_an_inactivity_alert_again_until_it_is_stored():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    # A meter reporting hourly: 12 l used in the night, then nothing until 14:00 (T0).
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 100.0, after_s=-14 * 3600))
+    for hours in range(-13, 1):
+        engine.on_reading(reading(Metric.WATER_TOTAL_L, 112.0, after_s=hours * 3600))
+    now = T0
+    (first,) = [f for f in engine.on_tick(now) if f.rule_id == "no_water_use"]
+    # The write failed: nothing was recorded, so the next tick finds it again.
+    (again,) = [f for f in engine.on_tick(now) if f.rule_id == "no_water_use"]
+    assert again.evidence == first.evidence
+    # Stored, then closed by a person: the same spell does not alert again.
+    engine.alert_opened("H001", "no_water_use", "household", now, again.evidence)
+    engine.alert_closed("H001", "no_water_use", "household")
+    assert [f for f in engine.on_tick(now) if f.rule_id == "no_water_use"] == []
+
+
+def test_undoing_an_inactivity_open_forgets_its_spell():
+    engine = RuleEngine([])
+    evidence = {"inactive_since": T0.isoformat()}
+    undo = engine.alert_opened("H001", "no_water_use", "household", T0, evidence)
+    assert engine.state("H001").log.alerted == {"no_water_use": T0.isoformat()}
+    undo()
+    assert engine.state("H001").log.alerted == {}
+
+
+def test_current_value_does_not_invent_households():
+    engine = RuleEngine([])
+    assert engine.current_value("H404", "dev-1", Metric.SMOKE) is None
+    assert engine.household_ids() == []
+    engine.on_reading(reading(Metric.SMOKE, False))
+    assert engine.current_value("H001", "dev-1", Metric.SMOKE) is False

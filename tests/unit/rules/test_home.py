@@ -53,7 +53,7 @@ def water_leak_findings(
             assert f.device_id == "meter"
             out.append((minutes, f.action, f.resolves))
             if f.action is FindingAction.OPEN:
-                engine.alert_opened("H001", f.rule_id, f.device_id, f.ts)
+                engine.alert_opened("H001", f.rule_id, f.device_id, f.ts, f.evidence)
             elif f.resolves:
                 engine.alert_closed("H001", f.rule_id, f.device_id)
     return out

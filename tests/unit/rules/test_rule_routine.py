@@ -114,7 +114,9 @@ class Home:
             if f.action is OPEN:
                 state = self.engine.state(f.household_id)
                 if state.alert_opened_at(f.rule_id, f.device_id) is None:
-                    self.engine.alert_opened(f.household_id, f.rule_id, f.device_id, f.ts)
+                    self.engine.alert_opened(
+                        f.household_id, f.rule_id, f.device_id, f.ts, f.evidence
+                    )
             elif f.resolves:
                 self.engine.alert_closed(f.household_id, f.rule_id, f.device_id)
             self.found.append(f)
