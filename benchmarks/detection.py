@@ -32,8 +32,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.app import Gateway
 from gateway.care.households import HouseholdIn, create_household
 from gateway.clock import ManualClock
 from gateway.config import Settings
@@ -106,25 +104,20 @@ async def simulate_and_replay(
         database={"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
         mqtt={"url": "mqtt://127.0.0.1:1"},  # never connected: the replay feeds the pipeline
     )
-    clock = ManualClock(start)
-    gateway = Gateway(settings, clock=clock, notifier=ConsoleNotifier(io.StringIO()))
-    try:
-        await gateway.prepare()
-        async with gateway.db.begin() as conn:
+    async with Replay(settings, ManualClock(start), io.StringIO()) as replay:
+        core = replay.core
+        async with core.db.begin() as conn:
             for body in hood.registrations():
                 await create_household(conn, HouseholdIn.model_validate(body), start)
         for hid in hood.household_ids:
-            gateway.directory.remember(hid)
-            await gateway.household_changed(hid)
+            await core.household_changed(hid)
         # What an operator does through POST /api/households/{id}/away.
-        await mark_away(gateway, hood.incidents)
+        await mark_away(core, hood.incidents)
         began = time.perf_counter()
-        report = await Replay(gateway, clock, io.StringIO()).run(hood.messages())
+        report = await replay.run(hood.messages())
         wall = time.perf_counter() - began
-        async with gateway.db.connect() as conn:
+        async with core.db.connect() as conn:
             alerts = await list_alerts(conn, limit=1_000_000)
-    finally:
-        await gateway.close()
     stats = {"messages": report.messages, "readings": report.readings, "wall_s": round(wall, 1)}
     return hood, sorted(alerts, key=lambda a: a.opened_at), stats
 

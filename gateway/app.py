@@ -6,51 +6,30 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
-from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Callable, Generator, Iterable
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.alerts.book import AlertBook, AlertChange
+from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
-from gateway.care.households import get_household, household_zones
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
+from gateway.detector import Detector
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
-from gateway.rules.activity import ActivityLog, AwayPeriod
-from gateway.rules.catalogue import (
-    QuietHoursConfig,
-    RulesConfig,
-    build_rules,
-    load_rules_config,
-)
-from gateway.rules.engine import LEARNING_SPAN, RuleEngine
-from gateway.rules.routine import RoutineSummary, summarize
-from gateway.rules.settings import RulesOverrideError, effective_rules
-from gateway.store.alerts import active_alerts
+from gateway.rules.catalogue import load_rules_config
 from gateway.store.database import create_engine, upgrade
-from gateway.store.readings import DeviceRecord, all_device_states, list_devices
-from gateway.store.rule_settings import (
-    AwayRecord,
-    all_away,
-    all_overrides,
-    get_overrides,
-    list_away,
-    load_rule_state,
-    save_rule_state,
-)
+from gateway.store.readings import DeviceRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +37,6 @@ TICK_INTERVAL_S = 30
 SAVE_INTERVAL_S = 300
 """How often the rules' activity logs are saved (and at an orderly stop): after a crash, up to
 this much activity is forgotten, so an inactivity alert may open this much early."""
-EVENT_TICK = timedelta(minutes=1)
-EVENT_TICKS_PER_BATCH = 24 * 60
 SHUTDOWN_GRACE_S = 15.0
 
 
@@ -85,6 +62,76 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class Core:
+    """The parts that turn messages into alerts, shared by the service and `replay`: the
+    database, the household directory, the alert book, the detector and the pipeline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        on_notifications: Callable[[Iterable[int]], None],
+    ) -> None:
+        tz = ZoneInfo(settings.timezone)
+        self.clock = clock
+        self.db = create_engine(settings.database.url, echo=settings.database.echo)
+        self.sources = SourceTable(settings.sources)
+        self.directory = HouseholdDirectory(clock)
+        self.book = AlertBook(self.db, clock, settings.alerts.language, tz)
+        self.detector = Detector(
+            self.db,
+            load_rules_config(settings.rules_file),
+            tz,
+            self.book,
+            clock,
+            metrics,
+            on_notifications,
+        )
+        self.book.quiet_hours = self.detector.quiet_hours
+        self.pipeline = Pipeline(
+            self.db,
+            self.sources,
+            self.detector,
+            self.book,
+            self.directory,
+            metrics,
+            clock,
+            on_notifications,
+        )
+
+    async def prepare(self) -> None:
+        """Migrate the schema and restore what ingest and the rules need from the store."""
+        try:
+            await upgrade(self.db)
+        except (SQLAlchemyError, OSError) as exc:
+            where = self.db.url.render_as_string(hide_password=True)
+            raise StartupError(f"cannot use the database {where}: {exc}") from None
+        async with self.db.connect() as conn:
+            await self.directory.load(conn)
+        await self.detector.load()
+
+    async def household_changed(self, household_id: str) -> None:
+        """A household was registered or its settings changed (API, replay): ingest takes its
+        messages from now on, and the rules reload its zone, overrides and away periods."""
+        self.directory.remember(household_id)
+        await self.detector.household_changed(household_id)
+
+    def device_installed(self, device: DeviceRecord) -> None:
+        """An installer registered or confirmed a device through the API."""
+        self.pipeline.device_changed(device.household_id, device.device_id, device.kind)
+        self.detector.device_registered(
+            device.household_id,
+            device.device_id,
+            kind=device.kind,
+            source=device.source,
+            registered_at=device.registered_at,
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
 class Gateway:
     """Every part of one gateway process, wired; `run()` serves until `stop` is set."""
 
@@ -98,22 +145,11 @@ class Gateway:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = GatewayMetrics()
-        self.db = create_engine(settings.database.url, echo=settings.database.echo)
-        self.sources = SourceTable(settings.sources)
-        self.rules_config = load_rules_config(settings.rules_file)
-        self.tz = ZoneInfo(settings.timezone)
-        self.rules = RuleEngine(
-            build_rules(self.rules_config), activity=self.rules_config.activity, tz=self.tz
-        )
-        self._quiet_hours: dict[str, QuietHoursConfig] = {}
-        self.directory = HouseholdDirectory(self.clock)
-        self.book = AlertBook(
-            self.clock,
-            settings.alerts.language,
-            ZoneInfo(settings.timezone),
-            quiet_hours=self.quiet_hours,
-        )
-        self.book.listeners.append(self._tell_rules)
+        self.core = Core(settings, self.clock, self.metrics, self._notify)
+        self.db = self.core.db
+        self.book = self.core.book
+        self.detector = self.core.detector
+        self.pipeline = self.core.pipeline
         chosen = notifier or default_notifier(settings)
         self.dispatcher = NotificationDispatcher(
             self.db,
@@ -123,137 +159,30 @@ class Gateway:
             attempts=settings.alerts.send_attempts,
             backoff_s=settings.alerts.retry_backoff_s,
         )
-        self.pipeline = Pipeline(
-            self.db,
-            self.sources,
-            self.rules,
-            self.book,
-            self.directory,
-            self.metrics,
-            self.clock,
-            self.dispatcher.submit,
-        )
         self.ingest = MqttIngest(
             settings.mqtt,
-            self.sources.subscriptions(settings.mqtt.shared_group),
+            self.core.sources.subscriptions(settings.mqtt.shared_group),
             self.clock,
         )
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
-        self._ticking = asyncio.Lock()
-        self._event_tick: datetime | None = None
 
     async def prepare(self) -> None:
-        """Migrate the schema and restore what the rules need from the store."""
-        try:
-            await upgrade(self.db)
-        except (SQLAlchemyError, OSError) as exc:
-            where = self.db.url.render_as_string(hide_password=True)
-            raise StartupError(f"cannot use the database {where}: {exc}") from None
-        async with self.db.connect() as conn:
-            await self.directory.load(conn)
-            for device in await list_devices(conn):
-                self.rules.note_device(
-                    device.household_id,
-                    device.device_id,
-                    kind=device.kind,
-                    source=device.source,
-                    registered_at=device.registered_at,
-                    last_seen=device.last_seen,
-                )
-            for household_id, state in await all_device_states(conn):
-                if state.value is not None:
-                    self.rules.note_device(
-                        household_id,
-                        state.device_id,
-                        values={state.metric: (state.value, state.ts)},
-                    )
-            for alert in await active_alerts(conn):
-                self.rules.alert_opened(
-                    alert.household_id, alert.rule_id, alert.device_id, alert.opened_at
-                )
-            overrides = await all_overrides(conn)
-            away = await all_away(conn, ending_after=self.clock.now() - LEARNING_SPAN)
-            for household_id, tz_name in await household_zones(conn):
-                self._configure(household_id, overrides.get(household_id), tz_name)
-                self.rules.set_away(household_id, _periods(away.get(household_id, [])))
-            for household_id, saved in (await load_rule_state(conn)).items():
-                self.rules.restore_log(household_id, ActivityLog.from_json(saved))
-
-    async def household_changed(self, household_id: str) -> None:
-        """Reload a household's zone, rule overrides and away periods (after an API change)."""
-        async with self.db.connect() as conn:
-            household = await get_household(conn, household_id)
-            if household is None:
-                return
-            saved = await get_overrides(conn, household_id)
-            away = await list_away(
-                conn, household_id, ending_after=self.clock.now() - LEARNING_SPAN
-            )
-        self._configure(household_id, saved.overrides if saved else None, household.timezone)
-        self.rules.set_away(household_id, _periods(away))
-
-    def routine_summary(self, household_id: str) -> RoutineSummary:
-        """What the rules know of a household's activity and learned routine, now."""
-        state = self.rules.state(household_id)
-        return summarize(state, self.rules.rules_for(household_id), self.clock.now())
-
-    def quiet_hours(self, household_id: str) -> tuple[QuietHoursConfig, ZoneInfo]:
-        """The household's quiet hours for low-severity notifications, and its zone."""
-        config = self._quiet_hours.get(household_id, self.rules_config.quiet_hours)
-        return config, self.rules.state(household_id).tz
-
-    async def save_rule_state(self) -> int:
-        """Write the activity logs that changed since the last save (every 5 min, and at stop)."""
-        changed = self.rules.take_changed()
-        if not changed:
-            return 0
-        try:
-            async with self.db.begin() as conn:
-                saved = await save_rule_state(
-                    conn, [(h, log.to_json()) for h, log in changed], self.clock.now()
-                )
-            self.metrics.rule_state_saved.inc(saved)
-            return saved
-        except SQLAlchemyError:
-            # Not lost: kept in memory and written with the next save.
-            self.rules.changed.update(h for h, _ in changed)
-            log.warning("could not save rule state; will retry", exc_info=True)
-            return 0
-
-    def _configure(
-        self, household_id: str, overrides: dict[str, Any] | None, tz_name: str | None
-    ) -> None:
-        tz = _zone(tz_name) or self.tz
-        config: RulesConfig | None = None
-        if overrides:
-            try:
-                config = effective_rules(self.rules_config, overrides)
-            except RulesOverrideError as exc:
-                # Checked when saved; defaults changed since may make old overrides invalid.
-                log.error("household %s: rule overrides ignored: %s", household_id, exc)
-        if config is None:
-            self._quiet_hours.pop(household_id, None)
-            self.rules.configure(household_id, tz=tz)
-            return
-        self._quiet_hours[household_id] = config.quiet_hours
-        self.rules.configure(
-            household_id, rules=build_rules(config), activity=config.activity, tz=tz
-        )
+        await self.core.prepare()
 
     def api_context(self, admin_token: str) -> ApiContext:
         return ApiContext(
             db=self.db,
             book=self.book,
-            directory=self.directory,
+            directory=self.core.directory,
             metrics=self.metrics,
             clock=self.clock,
             admin_token=admin_token,
             broker_status=self.broker_status,
-            device_installed=self._device_installed,
-            household_changed=self.household_changed,
-            routine_summary=self.routine_summary,
-            rules_defaults=self.rules_config,
+            device_installed=self.core.device_installed,
+            household_changed=self.core.household_changed,
+            routine_summary=self.detector.routine_summary,
+            rules_defaults=self.detector.rules_config,
         )
 
     def broker_status(self) -> BrokerStatus:
@@ -265,9 +194,11 @@ class Gateway:
         scheduler = AsyncIOScheduler(timezone="UTC")
         # On event time the rules tick as the traffic's time passes, after each batch.
         if not isinstance(self.clock, EventClock):
-            scheduler.add_job(self.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1)
+            scheduler.add_job(
+                self.detector.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1
+            )
         scheduler.add_job(
-            self.save_rule_state, "interval", seconds=SAVE_INTERVAL_S, max_instances=1
+            self.detector.save_state, "interval", seconds=SAVE_INTERVAL_S, max_instances=1
         )
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
@@ -290,8 +221,8 @@ class Gateway:
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)
-            async with self._ticking:  # a tick in progress finishes first
-                pass
+            self.detector.stop()
+            await self.detector.idle()  # a tick in progress finishes first
             # An orderly stop: no task is cancelled in the middle of a database call.
             if self.http is not None and http_task is not None:
                 self.http.should_exit = True
@@ -303,22 +234,12 @@ class Gateway:
                 # The database is not answering: give up the batch, which stays unacknowledged
                 # at the broker and comes back on the next start.
                 consume.cancel()
-            await self.save_rule_state()
+            await self.detector.save_state()
             await self.dispatcher.stop()
             deliver.cancel()
 
     async def close(self) -> None:
-        await self.db.dispose()
-
-    async def tick(self, now: datetime | None = None) -> None:
-        """Run the time-driven rules (scheduler job; in event time, after each batch)."""
-        async with self._ticking:
-            with self.metrics.rule_tick.time():
-                findings = self.rules.on_tick(now or self.clock.now())
-            if findings:
-                async with self.db.begin() as conn:
-                    applied = await self.book.apply(conn, findings)
-                self.dispatcher.submit(applied.notification_ids)
+        await self.core.close()
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
@@ -326,53 +247,10 @@ class Gateway:
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
             if isinstance(self.clock, EventClock):
-                await self._follow_event_time()
+                await self.detector.tick_through(self.clock.now())
 
-    async def _follow_event_time(self) -> None:
-        """Tick at every whole minute of event time the traffic has passed (event clock)."""
-        now = self.clock.now()
-        if self._event_tick is None:
-            self._event_tick = now
-            return
-        for _ in range(EVENT_TICKS_PER_BATCH):
-            if self._event_tick + EVENT_TICK > now:
-                return
-            self._event_tick += EVENT_TICK
-            await self.tick(self._event_tick)
-        self._event_tick = now  # a jump of more than a day: catch up in one step
-        await self.tick(now)
-
-    def _device_installed(self, device: DeviceRecord) -> None:
-        self.pipeline.device_changed(device.household_id, device.device_id, device.kind)
-        self.rules.note_device(
-            device.household_id,
-            device.device_id,
-            kind=device.kind,
-            source=device.source,
-            registered_at=device.registered_at,
-        )
-
-    def _tell_rules(self, change: AlertChange) -> None:
-        if change.active:
-            self.rules.alert_opened(
-                change.household_id, change.rule_id, change.device_id, change.opened_at
-            )
-        else:
-            self.rules.alert_closed(change.household_id, change.rule_id, change.device_id)
-
-
-def _zone(name: str | None) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.error("unknown time zone %r; using the default", name)
-        return None
-
-
-def _periods(records: list[AwayRecord]) -> list[AwayPeriod]:
-    return [AwayPeriod(r.starts_at, r.ends_at) for r in records if r.ends_at > r.starts_at]
+    def _notify(self, notification_ids: Iterable[int]) -> None:
+        self.dispatcher.submit(notification_ids)
 
 
 class _QuietServer(uvicorn.Server):

@@ -102,7 +102,7 @@ async def _demo(
         for household in seeds:
             if not await household_exists(conn, household.id):
                 await create_household(conn, household, gateway.clock.now())
-            gateway.directory.remember(household.id)
+            gateway.core.directory.remember(household.id)
     villages = len({h.address.village for h in seeds})
     url = f"http://{host}:{port}"
     print(

@@ -2,30 +2,30 @@
 store readings and state -> rules -> alerts, in one transaction per batch of messages.
 
 Everything a batch changes is committed together, and only then are its messages acknowledged
-to the broker and its notifications handed to the dispatcher. A redelivered message finds its
-readings already stored and changes nothing.
+to the broker, its alert changes announced and its notifications handed to the dispatcher. If
+the transaction fails, what the rules were told of the batch's alerts is taken back with it. A
+redelivered message finds its readings already stored and changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.alerts.book import AlertBook
+from gateway.alerts.book import AlertBook, AlertChange
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock, EventClock
+from gateway.detector import Detector, Stage
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.mqtt import InboundMessage
 from gateway.ingest.sources import SourceMatch, SourceTable
 from gateway.models import DeviceKind, Reading
 from gateway.observability import GatewayMetrics
-from gateway.rules.engine import RuleEngine
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from gateway.store.readings import (
     get_device,
@@ -35,12 +35,9 @@ from gateway.store.readings import (
     touch_devices,
     update_device_state,
 )
+from gateway.store.retry import Backoff, is_transient
 
 log = logging.getLogger(__name__)
-
-DB_RETRY_MAX_S = 30.0
-# Worth waiting for: the database is down, busy or locked. Anything else is about the data.
-TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 DeviceKey = tuple[str, str]
 
@@ -58,6 +55,7 @@ class BatchResult:
     duplicates: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
+    changes: list[AlertChange] = field(default_factory=list)
 
 
 class Pipeline:
@@ -65,7 +63,7 @@ class Pipeline:
         self,
         db: AsyncEngine,
         sources: SourceTable,
-        rules: RuleEngine,
+        detector: Detector,
         book: AlertBook,
         directory: HouseholdDirectory,
         metrics: GatewayMetrics,
@@ -74,7 +72,7 @@ class Pipeline:
     ) -> None:
         self.db = db
         self.sources = sources
-        self.rules = rules
+        self.detector = detector
         self.book = book
         self.directory = directory
         self.metrics = metrics
@@ -93,14 +91,16 @@ class Pipeline:
         A batch the database refuses for good (a constraint, a value it cannot hold) is taken
         apart so that the one message at fault cannot block the stream behind it.
         """
-        delay = 0.5
+        backoff = Backoff()
         while True:
             try:
                 await self.process(batch)
                 return
-            except TRANSIENT_DB_ERRORS:
-                log.exception("storing a batch failed; retrying in %.1f s", delay)
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                if is_transient(exc):
+                    log.exception("storing a batch failed; retrying in %.1f s", backoff.delay)
+                    await backoff.wait()
+                    continue
                 if len(batch) == 1:
                     await self._store_refused(batch[0])
                     return
@@ -108,8 +108,6 @@ class Pipeline:
                 for message in batch:
                     await self.process_with_retry([message])
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, DB_RETRY_MAX_S)
 
     async def _store_refused(self, message: InboundMessage) -> None:
         log.exception("the store refused the message on %s; kept as a dead letter", message.topic)
@@ -132,12 +130,14 @@ class Pipeline:
         result = BatchResult()
         decoded = [d for d in (self._decode(m, result) for m in batch) if d is not None]
         new_kinds: dict[DeviceKey, DeviceKind | None] = {}
-        async with self.db.begin() as conn:
-            decoded = await self._known_households(conn, decoded, result)
-            readings = await self._resolve_devices(conn, decoded, new_kinds)
-            await insert_dead_letters(conn, result.dead_letters)
-            await self._store_and_evaluate(conn, readings, result)
+        with self.detector.staging() as stage:
+            async with self.db.begin() as conn:
+                decoded = await self._known_households(conn, decoded, result)
+                readings = await self._resolve_devices(conn, decoded, new_kinds)
+                await insert_dead_letters(conn, result.dead_letters)
+                await self._store_and_evaluate(conn, readings, result, stage)
         self._kinds.update(new_kinds)
+        self.book.announce(result.changes)
         self._count(batch, result)
         if result.notification_ids:
             self.on_notifications(result.notification_ids)
@@ -206,7 +206,7 @@ class Pipeline:
                 await register_device(conn, key[0], key[1], reported, d.match.source)
                 kind = kind or reported
                 new_kinds[key] = kind
-                self.rules.note_device(*key, kind=kind, source=d.match.source)
+                self.detector.device_registered(*key, kind=kind, source=d.match.source)
             for r in d.readings:
                 out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
         return out
@@ -227,7 +227,7 @@ class Pipeline:
         return True, device.kind
 
     async def _store_and_evaluate(
-        self, conn: AsyncConnection, readings: list[Reading], result: BatchResult
+        self, conn: AsyncConnection, readings: list[Reading], result: BatchResult, stage: Stage
     ) -> None:
         unique = list({reading_key(r): r for r in readings}.values())
         received_at = self.clock.now()
@@ -245,10 +245,12 @@ class Pipeline:
         for r in fresh:
             if observe is not None:
                 observe(r.ts)
-            findings = self.rules.on_reading(r)
+            findings = self.detector.evaluate(r)
             if findings:
                 applied = await self.book.apply(conn, findings)
+                stage.apply(applied.changes)  # a cancel later in the batch must see its call
                 result.notification_ids += applied.notification_ids
+                result.changes += applied.changes
 
     def _dead(self, result: BatchResult, message: InboundMessage, code: str, reason: str) -> None:
         log.info("dead letter (%s) on %s: %s", code, message.topic, reason)

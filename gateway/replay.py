@@ -1,8 +1,9 @@
 """Replay a recording through the whole pipeline on event time, printing the alerts it opens.
 
 How an installer checks what a threshold would have done last month: normalise, rules and alerts
-run exactly as in the service, but against a throw-away SQLite database (or `--database`) and a
-manual clock, with no dispatcher at all, so nothing is ever sent (notifications stay `pending`).
+run exactly as in the service (the same `Core`: pipeline, detector, alert book), but against a
+throw-away SQLite database (or `--database`) and a manual clock, with no dispatcher at all, so
+nothing is ever sent (notifications stay `pending`).
 
 Time follows the recording: each batch is processed with the clock at its newest message's `ts`
 (which is also its `received_at`), and the time-driven rules tick at every whole minute of event
@@ -12,7 +13,6 @@ time the stream passes, so a device falling silent opens its alert at the minute
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import tempfile
 import time
@@ -28,12 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.book import AlertChange
-from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.app import Gateway
+from gateway.app import Core
 from gateway.care.households import HouseholdIn, create_household, household_exists
 from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.ingest.mqtt import InboundMessage
+from gateway.observability import GatewayMetrics
 from gateway.store.alerts import AlertRecord, list_alerts
 from gateway.store.rule_settings import add_away
 from simulators import Incident, Message
@@ -130,28 +130,22 @@ async def _replay(
     messages = _checked(read_recording(path))
     first = next(messages, None)
     start = datetime.fromtimestamp(first.ts if first else 0.0, UTC)
-    # The dispatcher is built but never run: nothing is sent, whatever the settings say.
-    clock = ManualClock(start)
-    gateway = Gateway(settings, clock=clock, notifier=ConsoleNotifier(io.StringIO()))
-    try:
-        await gateway.prepare()
-        marked = await mark_away(gateway, labels)
-        report = await Replay(gateway, clock, out).run(_chain(first, messages))
+    async with Replay(settings, ManualClock(start), out) as replay:
+        marked = await mark_away(replay.core, labels)
+        report = await replay.run(_chain(first, messages))
         report.away_periods = marked
         return report
-    finally:
-        await gateway.close()
 
 
-async def mark_away(gateway: Gateway, labels: Iterable[Incident]) -> int:
+async def mark_away(core: Core, labels: Iterable[Incident]) -> int:
     """Mark the `away` labels as away periods, as an operator would through the API; registers
     their households if needed. Returns how many were marked."""
     away = [i for i in labels if i.type == "away"]
     if not away:
         return 0
-    now = gateway.clock.now()
+    now = core.clock.now()
     marked: set[str] = set()
-    async with gateway.db.begin() as conn:
+    async with core.db.begin() as conn:
         for label in away:
             if await register_placeholder(conn, label.household_id, now) is None:
                 continue  # not a valid household id
@@ -166,8 +160,7 @@ async def mark_away(gateway: Gateway, labels: Iterable[Incident]) -> int:
                 conn, label.household_id, begins, ends, note="labels", by="replay", now=now
             )
     for household_id in sorted(marked):
-        gateway.directory.remember(household_id)
-        await gateway.household_changed(household_id)
+        await core.household_changed(household_id)
     return sum(1 for label in away if label.household_id in marked)
 
 
@@ -196,20 +189,26 @@ def _labels(path: Path) -> list[Incident]:
 
 
 class Replay:
-    """Feeds recorded messages to one prepared Gateway in event-time order."""
+    """Feeds recorded messages, in event-time order, through a `Core` of its own whose clock
+    follows the recording; nothing is ever sent. Use as an async context manager."""
 
-    def __init__(self, gateway: Gateway, clock: ManualClock, out: TextIO) -> None:
-        """`clock` is the gateway's own clock, moved here to each message's time."""
-        self.gateway = gateway
+    def __init__(self, settings: Settings, clock: ManualClock, out: TextIO) -> None:
         self.clock = clock
         self.out = out
         self.report = ReplayReport()
+        self.core = Core(settings, clock, GatewayMetrics(), self._not_sent)
+        self.core.book.listeners.append(self._on_change)
         self._known: set[str] = set()
         self._opened = 0
         self._last_alert_id = 0
         self._next_tick: float | None = None
-        gateway.book.listeners.append(self._on_change)
-        gateway.pipeline.on_notifications = self._not_sent
+
+    async def __aenter__(self) -> Replay:
+        await self.core.prepare()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.core.close()
 
     async def run(self, messages: Iterable[Message]) -> ReplayReport:
         began = time.perf_counter()
@@ -236,52 +235,47 @@ class Replay:
         self.clock.set(batch[-1].received_at)
         await self._register_households(batch)
         try:
-            result = await self.gateway.pipeline.process(batch)
+            result = await self.core.pipeline.process(batch)
         except SQLAlchemyError:
             # Rare: let the service's own path split the batch and keep what the store refuses.
-            await self.gateway.pipeline.process_with_retry(batch)
+            await self.core.pipeline.process_with_retry(batch)
         else:
             self.report.readings += result.readings
             self.report.dead_letters.update(d.reason_code for d in result.dead_letters)
         await self._print_opened()
 
     async def _tick_until(self, ts: float) -> None:
-        """Run the time-driven rules at every whole minute up to `ts`."""
+        """Run the time-driven rules at every whole minute up to `ts`, as the service does."""
         assert self._next_tick is not None
         while self._next_tick <= ts:
             now = datetime.fromtimestamp(self._next_tick, UTC)
             self.clock.set(now)
-            # Like Gateway.tick, minus handing notifications to a dispatcher.
-            findings = self.gateway.rules.on_tick(now)
-            if findings:
-                async with self.gateway.db.begin() as conn:
-                    applied = await self.gateway.book.apply(conn, findings)
-                self._not_sent(applied.notification_ids)
-                await self._print_opened()
+            await self.core.detector.tick(now)
+            await self._print_opened()
             self._next_tick += TICK_S
 
     async def _register_households(self, batch: list[InboundMessage]) -> None:
         """Register each household the first time its topic appears (elder name = its id)."""
         new: set[str] = set()
         for m in batch:
-            match = self.gateway.sources.match(m.topic)
+            match = self.core.sources.match(m.topic)
             if match is not None and match.household_id not in self._known:
                 new.add(match.household_id)
         if not new:
             return
         self._known |= new
-        async with self.gateway.db.begin() as conn:
+        async with self.core.db.begin() as conn:
             for household_id in sorted(new):
                 registered = await register_placeholder(conn, household_id, self.clock.now())
                 if registered is None:
                     continue  # not a valid id: the pipeline dead-letters its messages
                 self.report.households_registered += registered
-                self.gateway.directory.remember(household_id)
+                self.core.directory.remember(household_id)
 
     async def _print_opened(self) -> None:
         if not self._opened:
             return
-        async with self.gateway.db.connect() as conn:
+        async with self.core.db.connect() as conn:
             fresh = await list_alerts(conn, limit=self._opened)
         self._opened = 0
         opened = sorted(
@@ -293,7 +287,7 @@ class Replay:
             self._last_alert_id = max(self._last_alert_id, alert.id)
 
     async def _newest_alert_id(self) -> int:
-        async with self.gateway.db.connect() as conn:
+        async with self.core.db.connect() as conn:
             newest = await list_alerts(conn, limit=1)
         return newest[0].id if newest else 0
 

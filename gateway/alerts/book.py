@@ -4,24 +4,28 @@ Every state change is written to `alert_events`, and every message to be sent is
 `notifications` (status `pending`) in the same transaction, so a restart loses nothing. A message
 about a low-severity alert opened in the household's quiet hours is written with `not_before`,
 the end of those hours: the dispatcher holds it until then.
+
+Listeners hear that an alert opened or closed only once that is committed: `apply` returns the
+changes for its caller to `announce` after its commit; `acknowledge` and `resolve` own their
+transaction and announce themselves.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.alerts.messages import AlertText, Language, render_alert
 from gateway.alerts.notifiers.base import Channel
 from gateway.care.households import Contact, Household, get_household
 from gateway.clock import Clock
-from gateway.models import AlertStatus, Finding, FindingAction, Severity
+from gateway.models import AlertStatus, EvidenceValue, Finding, FindingAction, Severity
 from gateway.rules.catalogue import QuietHoursConfig
 from gateway.store.alerts import (
     AlertRecord,
@@ -47,12 +51,18 @@ class AlertChange:
     device_id: str
     opened_at: datetime
     active: bool
+    evidence: Mapping[str, EvidenceValue] = field(default_factory=dict)
+    """The finding's evidence, for an alert that opened."""
 
 
 @dataclass(slots=True)
 class Applied:
+    """What applying findings did, in a transaction the caller is yet to commit."""
+
     notification_ids: list[int] = field(default_factory=list)
     opened: list[int] = field(default_factory=list)
+    changes: list[AlertChange] = field(default_factory=list)
+    """To `announce` once committed."""
 
 
 class TransitionRefused(Exception):
@@ -74,12 +84,14 @@ class AlertBook:
 
     def __init__(
         self,
+        db: AsyncEngine,
         clock: Clock,
         language: Language,
         default_zone: ZoneInfo,
         *,
         quiet_hours: QuietHoursFor | None = None,
     ) -> None:
+        self.db = db
         self.clock = clock
         self.language = language
         self.default_zone = default_zone
@@ -87,16 +99,43 @@ class AlertBook:
         self.listeners: list[AlertListener] = []
 
     async def apply(self, conn: AsyncConnection, findings: Sequence[Finding]) -> Applied:
-        """Open, update or close alerts for these findings, in order."""
+        """Open, update or close alerts for these findings, in order, in the caller's
+        transaction; the caller announces `Applied.changes` after its commit."""
         applied = Applied()
         for item in findings:
             if item.action is FindingAction.OPEN:
                 await self._open(conn, item, applied)
             else:
-                await self._clear(conn, item)
+                await self._clear(conn, item, applied)
         return applied
 
-    async def acknowledge(self, conn: AsyncConnection, alert_id: int, by: str) -> AlertRecord:
+    def announce(self, changes: Iterable[AlertChange]) -> None:
+        """Tell the listeners about committed changes, in order."""
+        for change in changes:
+            for listener in self.listeners:
+                try:
+                    listener(change)
+                except Exception:  # the change is committed: a broken listener must not undo
+                    log.exception("alert listener %r failed", listener)
+
+    async def acknowledge(self, alert_id: int, by: str) -> AlertRecord:
+        """Someone has taken charge (committed at once)."""
+        async with self.db.begin() as conn:
+            return await self._acknowledge(conn, alert_id, by)
+
+    async def resolve(self, alert_id: int, by: str, note: str) -> AlertRecord:
+        """Close the alert with what was done (committed at once, then announced)."""
+        applied = Applied()
+        async with self.db.begin() as conn:
+            alert = await self._get(conn, alert_id)
+            if alert.status is AlertStatus.RESOLVED:
+                raise TransitionRefused(f"alert {alert_id} is already resolved")
+            await self._close(conn, alert, by, note, applied, event="resolved")
+            resolved = await self._get(conn, alert_id)
+        self.announce(applied.changes)
+        return resolved
+
+    async def _acknowledge(self, conn: AsyncConnection, alert_id: int, by: str) -> AlertRecord:
         alert = await self._get(conn, alert_id)
         if alert.status is AlertStatus.RESOLVED:
             raise TransitionRefused(f"alert {alert_id} is already resolved")
@@ -124,15 +163,6 @@ class AlertBook:
         )
         return await self._get(conn, alert_id)
 
-    async def resolve(
-        self, conn: AsyncConnection, alert_id: int, by: str, note: str
-    ) -> AlertRecord:
-        alert = await self._get(conn, alert_id)
-        if alert.status is AlertStatus.RESOLVED:
-            raise TransitionRefused(f"alert {alert_id} is already resolved")
-        await self._close(conn, alert, by, note, event="resolved")
-        return await self._get(conn, alert_id)
-
     async def _open(self, conn: AsyncConnection, item: Finding, applied: Applied) -> None:
         now = self.clock.now()
         active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
@@ -153,21 +183,34 @@ class AlertBook:
         await add_event(conn, alert_id, now, "opened", SYSTEM_ACTOR, item.summary)
         applied.opened.append(alert_id)
         applied.notification_ids += await self._queue_notifications(conn, alert_id, item, now)
-        self._tell(AlertChange(item.household_id, item.rule_id, item.device_id, item.ts, True))
+        applied.changes.append(
+            AlertChange(
+                item.household_id, item.rule_id, item.device_id, item.ts, True, item.evidence
+            )
+        )
 
-    async def _clear(self, conn: AsyncConnection, item: Finding) -> None:
+    async def _clear(self, conn: AsyncConnection, item: Finding, applied: Applied) -> None:
         active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
         if active is None:
             return
         if item.resolves:
-            await self._close(conn, active, SYSTEM_ACTOR, item.summary, event="auto_resolved")
+            await self._close(
+                conn, active, SYSTEM_ACTOR, item.summary, applied, event="auto_resolved"
+            )
             return
         now = self.clock.now()
         await update_alert(conn, active.id, condition_cleared_at=item.ts, updated_at=now)
         await add_event(conn, active.id, now, "condition_cleared", SYSTEM_ACTOR, item.summary)
 
     async def _close(
-        self, conn: AsyncConnection, alert: AlertRecord, by: str, note: str, *, event: str
+        self,
+        conn: AsyncConnection,
+        alert: AlertRecord,
+        by: str,
+        note: str,
+        applied: Applied,
+        *,
+        event: str,
     ) -> None:
         now = self.clock.now()
         await update_alert(
@@ -186,7 +229,7 @@ class AlertBook:
             .where(notifications.c.alert_id == alert.id, notifications.c.status == "pending")
             .values(status="cancelled")
         )
-        self._tell(
+        applied.changes.append(
             AlertChange(alert.household_id, alert.rule_id, alert.device_id, alert.opened_at, False)
         )
 
@@ -270,10 +313,6 @@ class AlertBook:
         if alert is None:
             raise AlertNotFound(alert_id)
         return alert
-
-    def _tell(self, change: AlertChange) -> None:
-        for listener in self.listeners:
-            listener(change)
 
 
 def _first_recipients(household: Household) -> tuple[list[Contact], str]:

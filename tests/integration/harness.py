@@ -55,7 +55,7 @@ async def register(gateway: Gateway, body: dict[str, Any] | None = None) -> None
     household = HouseholdIn.model_validate(body or HOUSEHOLD)
     async with gateway.db.begin() as conn:
         await create_household(conn, household, gateway.clock.now())
-    gateway.directory.remember(household.id)
+    await gateway.core.household_changed(household.id)
 
 
 @asynccontextmanager

@@ -102,9 +102,9 @@ async def test_metrics_show_the_rule_tick_and_saved_rule_state(
     await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)
     ts = datetime(2026, 11, 29, 5, 52, tzinfo=UTC)
     reading = Reading("H001", "door-1", DeviceKind.DOOR_SENSOR, Metric.DOOR_OPEN, True, None, ts)
-    gateway.rules.on_reading(reading)  # the household's activity log changed
-    await gateway.tick()
-    assert await gateway.save_rule_state() == 1
+    gateway.detector.engine.on_reading(reading)  # the household's activity log changed
+    await gateway.detector.tick()
+    assert await gateway.detector.save_state() == 1
     text = (await client.get("/metrics")).text
     assert "iot_gateway_rule_tick_seconds_count 1.0" in text
     assert "iot_gateway_rule_state_saved_total 1.0" in text

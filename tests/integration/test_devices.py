@@ -65,11 +65,11 @@ async def test_installed_smoke_alarm_that_never_reports_is_flagged_then_cleared(
     assert put.json()["review"] == "confirmed"
 
     clock.advance(timedelta(hours=24))
-    await gateway.tick()
+    await gateway.detector.tick()
     assert await active_alerts(gateway) == []
 
     clock.advance(timedelta(hours=2))
-    await gateway.tick()
+    await gateway.detector.tick()
     (flagged,) = await active_alerts(gateway)
     assert (flagged["rule_id"], flagged["device_id"], flagged["severity"]) == (
         "device_offline",
@@ -118,10 +118,10 @@ async def test_a_silent_meter_is_flagged_and_clears_when_heard(
     topic = f"{unique_id}/homes/H001/water-1/telemetry"
     await gateway.pipeline.process([message(topic, '{"water_total_l": 10.0}', T0)])
     clock.advance(timedelta(minutes=50))
-    await gateway.tick()
+    await gateway.detector.tick()
     assert await active_alerts(gateway) == []
     clock.advance(timedelta(minutes=20))
-    await gateway.tick()
+    await gateway.detector.tick()
     (silent,) = await active_alerts(gateway)
     assert silent["summary"] == "silent for longer than allowed"
     await gateway.pipeline.process([message(topic, '{"water_total_l": 11.0}', clock.now())])

@@ -169,13 +169,13 @@ async def test_settings_need_the_token_and_a_known_household(client: httpx.Async
 async def test_the_engine_takes_the_new_settings(client: httpx.AsyncClient, gateway: Gateway):
     put = await client.put(RULES, json={"no_water_use": {"window_h": 20}}, headers=AUTH)
     assert put.status_code == 200
-    rules = gateway.rules.state("H001").rules
+    rules = gateway.detector.engine.state("H001").rules
     assert rules is not None
     [no_water] = [r for r in rules if isinstance(r, NoWaterUse)]
     assert no_water.config.window_h == 20
 
     await client.put(RULES, json={}, headers=AUTH)
-    assert gateway.rules.state("H001").rules is None  # the engine's defaults again
+    assert gateway.detector.engine.state("H001").rules is None  # the engine's defaults again
 
 
 # --- away periods -------------------------------------------------------------------------------
@@ -258,7 +258,8 @@ async def test_deleting_a_started_period_ends_it_now(client: httpx.AsyncClient, 
     # Over now: it stays, for the routine learning to leave its days out.
     again = await client.delete(f"{AWAY}/{away_id}", headers=AUTH)
     assert again.status_code == 409
-    assert gateway.rules.state("H001").log.away == [AwayPeriod(NOW, NOW + timedelta(hours=3))]
+    engine = gateway.detector.engine
+    assert engine.state("H001").log.away == [AwayPeriod(NOW, NOW + timedelta(hours=3))]
 
 
 async def test_deleting_a_future_period_removes_it(client: httpx.AsyncClient, gateway: Gateway):
@@ -268,7 +269,7 @@ async def test_deleting_a_future_period_removes_it(client: httpx.AsyncClient, ga
     assert response.status_code == 200, response.text
     assert response.json()["action"] == "deleted"
     assert (await client.get(f"{AWAY}?include_past=true", headers=AUTH)).json() == []
-    assert gateway.rules.state("H001").log.away == []
+    assert gateway.detector.engine.state("H001").log.away == []
     assert (await client.delete(f"{AWAY}/{away_id}", headers=AUTH)).status_code == 404
 
 
@@ -284,7 +285,7 @@ async def test_another_households_period_is_not_found(client: httpx.AsyncClient)
 async def test_the_engine_takes_the_away_period(client: httpx.AsyncClient, gateway: Gateway):
     body = {"from": at(1), "until": at(30)}
     assert (await client.post(AWAY, json=body, headers=AUTH)).status_code == 201
-    assert gateway.rules.state("H001").log.away == [
+    assert gateway.detector.engine.state("H001").log.away == [
         AwayPeriod(NOW + timedelta(hours=1), NOW + timedelta(hours=30))
     ]
 
@@ -318,7 +319,8 @@ async def test_activity_shows_learning_then_the_learned_routine(
         wake = first + timedelta(days=day, hours=-1, minutes=-30)  # 22:30 UTC the day before
         for minutes, litres in ((-10, 0.0), (0, 5.0), (20, 3.0)):
             total += litres
-            gateway.rules.on_reading(water_reading(wake + timedelta(minutes=minutes), total))
+            at = wake + timedelta(minutes=minutes)
+            gateway.detector.engine.on_reading(water_reading(at, total))
     # 10:00 Beijing on the eighth morning: seven days of history before it.
     clock_of(gateway).set(first + timedelta(days=7, hours=2))
     body = (await client.get("/api/households/H001/activity", headers=AUTH)).json()

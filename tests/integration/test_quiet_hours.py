@@ -62,7 +62,7 @@ async def gateway(
     gw = Gateway(settings, clock=ManualClock(shanghai(29, 12)), notifier=notifier)
     await gw.prepare()
     await register(gw, {**HOUSEHOLD, "timezone": "Asia/Shanghai"})
-    await gw.household_changed("H001")
+    await gw.core.household_changed("H001")
     yield gw
     await gw.close()
 
@@ -193,11 +193,10 @@ async def test_alert_dealt_with_during_the_night_never_sends_its_held_message(
 ):
     ids = await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
     clock_of(gateway).set(shanghai(30, 1))
-    async with gateway.db.begin() as conn:
-        if action == "resolve":
-            await gateway.book.resolve(conn, 1, "值班员", "battery replaced")
-        else:
-            await gateway.book.acknowledge(conn, 1, "值班员")
+    if action == "resolve":
+        await gateway.book.resolve(1, "值班员", "battery replaced")
+    else:
+        await gateway.book.acknowledge(1, "值班员")
     clock_of(gateway).set(shanghai(30, 8))
     await submit_and_deliver(gateway, ids)
     await sweep_and_deliver(gateway)
@@ -208,8 +207,7 @@ async def test_alert_dealt_with_during_the_night_never_sends_its_held_message(
 
 async def test_acknowledging_leaves_messages_that_were_not_held_alone(gateway: Gateway):
     await open_alert(gateway, shanghai(29, 23, 30), "device_offline", Severity.HIGH)
-    async with gateway.db.begin() as conn:
-        await gateway.book.acknowledge(conn, 1, "值班员")
+    await gateway.book.acknowledge(1, "值班员")
     (pending,) = await notes(gateway)
     assert pending["status"] == "pending"
 
@@ -243,7 +241,7 @@ async def set_quiet_hours(gw: Gateway, quiet_hours: dict[str, Any]) -> None:
     """What PUT /api/households/H001/rules does: store the overrides, reload the household."""
     async with gw.db.begin() as conn:
         await put_overrides(conn, "H001", {"quiet_hours": quiet_hours}, "test", gw.clock.now())
-    await gw.household_changed("H001")
+    await gw.core.household_changed("H001")
 
 
 async def test_quiet_hours_disabled_for_one_household_sends_at_once(

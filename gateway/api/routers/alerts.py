@@ -149,8 +149,7 @@ async def acknowledge(
     """Someone has taken charge of the alert; escalation stops."""
     by = (body.by if body and body.by else None) or user.name
     try:
-        async with context.db.begin() as conn:
-            return AlertOut.of(await context.book.acknowledge(conn, alert_id, by))
+        return AlertOut.of(await context.book.acknowledge(alert_id, by))
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:
@@ -164,8 +163,7 @@ async def resolve(
     """Close the alert, saying what was done."""
     by = body.by or user.name
     try:
-        async with context.db.begin() as conn:
-            return AlertOut.of(await context.book.resolve(conn, alert_id, by, body.note))
+        return AlertOut.of(await context.book.resolve(alert_id, by, body.note))
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:
