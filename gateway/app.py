@@ -10,7 +10,6 @@ from collections.abc import Callable, Generator, Iterable
 from zoneinfo import ZoneInfo
 
 import uvicorn
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.alerts.book import AlertBook
@@ -28,6 +27,7 @@ from gateway.ingest.sources import SourceTable
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.rules.catalogue import load_rules_config
+from gateway.scheduling import Schedule
 from gateway.store.database import create_engine, upgrade
 from gateway.store.readings import DeviceRecord
 
@@ -191,15 +191,11 @@ class Gateway:
     async def run(self, stop: asyncio.Event, *, admin_token: str | None) -> None:
         """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
         sock = listen(self.settings.http.host, self.settings.http.port) if admin_token else None
-        scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule = Schedule(self.metrics)
         # On event time the rules tick as the traffic's time passes, after each batch.
         if not isinstance(self.clock, EventClock):
-            scheduler.add_job(
-                self.detector.tick, "interval", seconds=TICK_INTERVAL_S, max_instances=1
-            )
-        scheduler.add_job(
-            self.detector.save_state, "interval", seconds=SAVE_INTERVAL_S, max_instances=1
-        )
+            schedule.every(TICK_INTERVAL_S, "rules_tick", self.detector.tick)
+        schedule.every(SAVE_INTERVAL_S, "rule_state_save", self.detector.save_state)
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
@@ -216,11 +212,11 @@ class Gateway:
                     )
                 )
                 http_task = group.create_task(self.http.serve(sockets=[sock]), name="http")
-            scheduler.start()
+            schedule.start()
             try:
                 await stop.wait()
             finally:
-                scheduler.shutdown(wait=False)
+                schedule.stop()
             self.detector.stop()
             await self.detector.idle()  # a tick in progress finishes first
             # An orderly stop: no task is cancelled in the middle of a database call.

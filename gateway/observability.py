@@ -54,5 +54,25 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.job_start_delay = Histogram(
+            "iot_gateway_job_start_delay_seconds",
+            "How late runs of a periodic job (rules tick, rule-state save) started",
+            ["job"],
+            buckets=(0.1, 1, 5, 30, 60, 300),
+            registry=r,
+        )
+        self.job_skipped = Counter(
+            "iot_gateway_job_runs_skipped",
+            "Runs of a periodic job skipped (the previous run still running, or missed)",
+            ["job"],
+            registry=r,
+        )
+        self.job_failures = Counter(
+            "iot_gateway_job_failures",
+            "Runs of a periodic job that raised an error",
+            ["job"],
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
