@@ -6,6 +6,7 @@ connection; on SQLite the write meets "database is locked", as it does behind an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -167,3 +168,26 @@ async def test_a_connection_lost_in_the_middle_of_a_batch_is_waited_out_not_dead
     assert opened["rule_id"] == "smoke_alarm"
     async with core.db.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM dead_letters")) == 0
+
+
+async def test_a_tick_gives_the_event_loop_back_while_it_works(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+):
+    for n in range(200):
+        core.detector.engine.state(f"H{n:04}")
+    monkeypatch.setattr("gateway.detector.TICK_SLICE_S", 0.0)  # a slice per household
+    turns = 0
+    ticking = True
+
+    async def other_work() -> None:  # the API, ingest
+        nonlocal turns
+        while ticking:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    await core.detector.tick(T0)
+    ticking = False
+    await other
+    assert turns >= 200
