@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 TICK_SLICE_S = 0.02
 """A tick gives the event loop back after this much work: over a county's households it takes
 seconds, and the API and ingest must not wait for it."""
+TICK_PAUSE_S = 0.001
+"""And waits this long before going on: a timer, not `sleep(0)`, whose wake-up would be queued
+ahead of work already waiting (which would then wait for two slices)."""
 EVENT_TICK = timedelta(minutes=1)
 EVENT_TICKS_AT_ONCE = 24 * 60
 
@@ -201,9 +204,9 @@ class Detector:
 
     # --- readings ----------------------------------------------------------------------------
 
-    def evaluate(self, reading: Reading) -> list[Finding]:
+    def evaluate(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
         """The findings of one reading (see RuleEngine.on_reading)."""
-        return self.engine.on_reading(reading)
+        return self.engine.on_reading(reading, retained=retained)
 
     def current_value(
         self, household_id: str, device_id: str, metric: Metric
@@ -251,7 +254,7 @@ class Detector:
                 if time.perf_counter() >= slice_ends:
                     await self._store(found, now)
                     found = []
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(TICK_PAUSE_S)
                     slice_ends = time.perf_counter() + TICK_SLICE_S
             await self._store(found, now)
             self.metrics.rule_tick.observe(time.perf_counter() - started)
