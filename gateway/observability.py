@@ -25,6 +25,13 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        self.retained_readings = Counter(
+            "iot_gateway_retained_readings",
+            "Readings of retained messages: unchanged state (ignored), new state, an event "
+            "replayed (dead letter), or a reading with its own time",
+            ["outcome"],
+            registry=r,
+        )
         self.alerts_open = Gauge(
             "iot_gateway_alerts_open", "Alerts not yet resolved", ["severity"], registry=r
         )

@@ -23,11 +23,13 @@ from gateway.clock import Clock, EventClock
 from gateway.detector import Detector, Stage
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.mqtt import InboundMessage
+from gateway.ingest.retained import RETAINED_EVENT_REASON, judge_retained
 from gateway.ingest.sources import SourceMatch, SourceTable
 from gateway.models import DeviceKind, Reading
 from gateway.observability import GatewayMetrics
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from gateway.store.readings import (
+    ReadingKey,
     get_device,
     insert_readings,
     reading_key,
@@ -47,6 +49,8 @@ class _Decoded:
     message: InboundMessage
     match: SourceMatch
     readings: list[Reading]
+    state: list[Reading] = field(default_factory=list)
+    """Retained states stamped with their arrival time: stored and judged, no sign of life."""
 
 
 @dataclass(slots=True)
@@ -133,9 +137,12 @@ class Pipeline:
         with self.detector.staging() as stage:
             async with self.db.begin() as conn:
                 decoded = await self._known_households(conn, decoded, result)
-                readings = await self._resolve_devices(conn, decoded, new_kinds)
+                for d in decoded:
+                    if d.message.retain:
+                        self._judge_retained(d, result)
+                readings, states = await self._resolve_devices(conn, decoded, new_kinds)
                 await insert_dead_letters(conn, result.dead_letters)
-                await self._store_and_evaluate(conn, readings, result, stage)
+                await self._store_and_evaluate(conn, readings, states, result, stage)
         self._kinds.update(new_kinds)
         self.book.announce(result.changes)
         self._count(batch, result)
@@ -175,6 +182,17 @@ class Pipeline:
             self._dead(result, message, "invalid_value", "; ".join(normalised.problems))
         return _Decoded(message, match, normalised.readings)
 
+    def _judge_retained(self, d: _Decoded, result: BatchResult) -> None:
+        verdict = judge_retained(d.readings, d.message.received_at, self.detector.current_value)
+        d.readings, d.state = verdict.readings, verdict.state
+        if verdict.events:
+            self._dead(result, d.message, "retained_event", RETAINED_EVENT_REASON)
+        count = self.metrics.retained_readings
+        count.labels("event").inc(len(verdict.events))
+        count.labels("unchanged").inc(verdict.unchanged)
+        count.labels("state").inc(len(verdict.state))
+        count.labels("reading").inc(len(verdict.readings))
+
     async def _known_households(
         self, conn: AsyncConnection, decoded: list[_Decoded], result: BatchResult
     ) -> list[_Decoded]:
@@ -194,22 +212,26 @@ class Pipeline:
         conn: AsyncConnection,
         decoded: list[_Decoded],
         new_kinds: dict[DeviceKey, DeviceKind | None],
-    ) -> list[Reading]:
-        """Register devices seen for the first time; fill in each reading's kind."""
+    ) -> tuple[list[Reading], set[ReadingKey]]:
+        """Register devices seen for the first time; fill in each reading's kind. Returns the
+        readings and the keys of those that are retained states."""
         out: list[Reading] = []
+        states: set[ReadingKey] = set()
         for d in decoded:
             key = (d.match.household_id, d.match.device_id)
             registered, kind = await self._registered_kind(conn, key, new_kinds)
-            reported = next((r.kind for r in d.readings if r.kind is not None), None)
+            everything = d.readings + d.state
+            reported = next((r.kind for r in everything if r.kind is not None), None)
             if not registered or (kind is None and reported is not None):
                 # New devices are marked for review; a known kind is never overwritten.
                 await register_device(conn, key[0], key[1], reported, d.match.source)
                 kind = kind or reported
                 new_kinds[key] = kind
                 self.detector.device_registered(*key, kind=kind, source=d.match.source)
-            for r in d.readings:
+            for r in everything:
                 out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
-        return out
+            states.update(reading_key(r) for r in d.state)
+        return out, states
 
     async def _registered_kind(
         self,
@@ -227,7 +249,12 @@ class Pipeline:
         return True, device.kind
 
     async def _store_and_evaluate(
-        self, conn: AsyncConnection, readings: list[Reading], result: BatchResult, stage: Stage
+        self,
+        conn: AsyncConnection,
+        readings: list[Reading],
+        states: set[ReadingKey],
+        result: BatchResult,
+        stage: Stage,
     ) -> None:
         unique = list({reading_key(r): r for r in readings}.values())
         received_at = self.clock.now()
@@ -238,14 +265,17 @@ class Pipeline:
         await update_device_state(conn, fresh, received_at)
         seen: dict[DeviceKey, datetime] = {}
         for r in fresh:
+            if reading_key(r) in states:
+                continue  # the broker's copy: no sign that the device is alive now
             key = (r.household_id, r.device_id)
             seen[key] = max(seen.get(key, r.ts), r.ts)
         await touch_devices(conn, seen)
         observe = self.clock.observe if isinstance(self.clock, EventClock) else None
         for r in fresh:
-            if observe is not None:
+            retained = reading_key(r) in states
+            if observe is not None and not retained:
                 observe(r.ts)
-            findings = self.detector.evaluate(r)
+            findings = self.detector.evaluate(r, retained=retained)
             if findings:
                 applied = await self.book.apply(conn, findings)
                 stage.apply(applied.changes)  # a cancel later in the batch must see its call

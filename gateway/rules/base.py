@@ -75,6 +75,9 @@ class HouseholdState:
     """The use revealed by the reading being evaluated, if it is a meter total."""
     activity_now: ActivityKind | None = None
     """The activity the reading being evaluated shows, if any."""
+    retained_now: bool = False
+    """The reading being evaluated is a retained copy of a state (the broker's, sent again on
+    reconnect): a state to judge, but no sign that the device or the elder is alive now."""
     tz: ZoneInfo = DEFAULT_TZ
     """The household's time zone: night hours and days are local."""
     activity_config: ActivityConfig = field(default_factory=ActivityConfig)

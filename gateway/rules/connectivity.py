@@ -80,8 +80,8 @@ class DeviceOffline:
                     self.id, self.config, reading, FindingAction.OPEN, summary, severity=severity
                 )
             ]
-        if state.alert_opened_at(self.id, reading.device_id) is None:
-            return []
+        if state.retained_now or state.alert_opened_at(self.id, reading.device_id) is None:
+            return []  # a retained copy of an old state proves nothing about the device now
         summary = "device back online"
         return [finding(self.id, self.config, reading, FindingAction.CLEAR, summary, resolves=True)]
 

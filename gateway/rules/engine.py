@@ -120,10 +120,17 @@ class RuleEngine:
         self.changed.clear()
         return out
 
-    def on_reading(self, reading: Reading) -> list[Finding]:
-        """Findings for one reading; rules see the state as it was before it."""
+    def on_reading(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
+        """Findings for one reading; rules see the state as it was before it.
+
+        A `retained` reading is the broker's stored copy of a state, stamped with its arrival
+        time: it updates the device's values and the rules judge it, but it is no sign of life
+        (the device or the elder may be long gone) and no use of water or power.
+        """
         state = self.state(reading.household_id)
         view = state.devices.setdefault(reading.device_id, DeviceView())
+        if retained:
+            return self._on_retained(state, view, reading)
         state.consumption = _consumption(view, reading)
         state.activity_now = classify(
             reading,
@@ -143,6 +150,21 @@ class RuleEngine:
         self.changed.add(state.household_id)
         state.consumption = None
         state.activity_now = None
+        return findings
+
+    def _on_retained(
+        self, state: HouseholdState, view: DeviceView, reading: Reading
+    ) -> list[Finding]:
+        state.retained_now = True
+        try:
+            findings: list[Finding] = []
+            for rule in self._rules_of(state):
+                findings.extend(_guarded(rule, partial(rule.on_reading, state, reading)))
+        finally:
+            state.retained_now = False
+        if reading.kind is not None:
+            view.kind = reading.kind
+        view.values[reading.metric] = reading.value
         return findings
 
     def on_tick(self, now: datetime, household_ids: Iterable[str] | None = None) -> list[Finding]:

@@ -225,6 +225,27 @@ def test_undoing_an_inactivity_open_forgets_its_spell():
     assert engine.state("H001").log.alerted == {}
 
 
+def test_a_retained_state_is_judged_but_is_no_sign_of_life():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    engine.on_reading(reading(Metric.PRESENCE, True, device="radar"))
+    log = engine.state("H001").log
+    heard, last = log.heard, dict(log.last)
+    found = engine.on_reading(reading(Metric.SMOKE, True, after_s=3600), retained=True)
+    assert [f.rule_id for f in found] == ["smoke_alarm"]
+    view = engine.state("H001").devices["dev-1"]
+    assert view.values[Metric.SMOKE] is True
+    assert view.last_seen is None  # heard only through the broker's stored copy
+    assert (log.heard, log.last) == (heard, last)
+
+
+def test_a_retained_reading_does_not_clear_device_offline():
+    engine = RuleEngine(build_rules(RulesConfig()))
+    engine.alert_opened("H001", "device_offline", "dev-1", T0)
+    assert engine.on_reading(reading(Metric.BATTERY_PCT, 80.0), retained=True) == []
+    (back,) = engine.on_reading(reading(Metric.BATTERY_PCT, 80.0, after_s=60))
+    assert (back.rule_id, back.action) == ("device_offline", FindingAction.CLEAR)
+
+
 def test_current_value_does_not_invent_households():
     engine = RuleEngine([])
     assert engine.current_value("H404", "dev-1", Metric.SMOKE) is None
