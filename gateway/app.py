@@ -98,6 +98,7 @@ class Core:
             metrics,
             clock,
             on_notifications,
+            session=settings.mqtt.client_id,
         )
 
     async def prepare(self) -> None:
@@ -109,6 +110,7 @@ class Core:
             raise StartupError(f"cannot use the database {where}: {exc}") from None
         async with self.db.connect() as conn:
             await self.directory.load(conn)
+            await self.pipeline.load(conn)
         await self.detector.load()
 
     async def household_changed(self, household_id: str) -> None:

@@ -19,6 +19,11 @@ class GatewayMetrics:
             "Readings already stored (redelivered messages), ignored",
             registry=r,
         )
+        self.redeliveries = Counter(
+            "iot_gateway_redelivered_messages",
+            "Messages the broker sent again (DUP) that were already stored, ignored",
+            registry=r,
+        )
         self.dead_letters = Counter(
             "iot_gateway_dead_letters",
             "Messages, or parts of messages, that could not be used",

@@ -23,11 +23,13 @@ from gateway.clock import Clock, EventClock
 from gateway.detector import Detector, Stage
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.mqtt import InboundMessage
+from gateway.ingest.redelivery import Deliveries, digest
 from gateway.ingest.retained import RETAINED_EVENT_REASON, judge_retained
 from gateway.ingest.sources import SourceMatch, SourceTable
 from gateway.models import DeviceKind, Reading
 from gateway.observability import GatewayMetrics
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
+from gateway.store.deliveries import load_delivery_keys, save_delivery_keys
 from gateway.store.readings import (
     ReadingKey,
     get_device,
@@ -57,6 +59,7 @@ class _Decoded:
 class BatchResult:
     readings: int = 0
     duplicates: int = 0
+    redeliveries: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
     changes: list[AlertChange] = field(default_factory=list)
@@ -73,7 +76,10 @@ class Pipeline:
         metrics: GatewayMetrics,
         clock: Clock,
         on_notifications: Callable[[Iterable[int]], None],
+        *,
+        session: str,
     ) -> None:
+        """`session` is the MQTT client id, whose packet ids redeliveries are recognised by."""
         self.db = db
         self.sources = sources
         self.detector = detector
@@ -82,7 +88,13 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.on_notifications = on_notifications
+        self.session = session
+        self.deliveries = Deliveries()
         self._kinds: dict[DeviceKey, DeviceKind | None] = {}
+
+    async def load(self, conn: AsyncConnection) -> None:
+        """Restore what a restart must not forget: the last batches' delivery keys."""
+        self.deliveries.restore(await load_delivery_keys(conn, self.session))
 
     def device_changed(self, household_id: str, device_id: str, kind: DeviceKind | None) -> None:
         """A device was registered or changed elsewhere (the API): forget the cached kind."""
@@ -132,10 +144,15 @@ class Pipeline:
     async def process(self, batch: Sequence[InboundMessage]) -> BatchResult:
         """Handle one batch; raises only when the database fails (the caller retries)."""
         result = BatchResult()
-        decoded = [d for d in (self._decode(m, result) for m in batch) if d is not None]
+        messages = self._without_redeliveries(batch, result)
+        decoded = [d for d in (self._decode(m, result) for m in messages) if d is not None]
+        unstamped = Deliveries.keys(d.message for d in decoded if _arrival_stamped(d))
         new_kinds: dict[DeviceKey, DeviceKind | None] = {}
         with self.detector.staging() as stage:
             async with self.db.begin() as conn:
+                keys = self.deliveries.to_save(unstamped)
+                if keys is not None:
+                    await save_delivery_keys(conn, self.session, keys, self.clock.now())
                 decoded = await self._known_households(conn, decoded, result)
                 for d in decoded:
                     if d.message.retain:
@@ -144,11 +161,30 @@ class Pipeline:
                 await insert_dead_letters(conn, result.dead_letters)
                 await self._store_and_evaluate(conn, readings, states, result, stage)
         self._kinds.update(new_kinds)
+        self.deliveries.committed(messages, unstamped)
         self.book.announce(result.changes)
         self._count(batch, result)
         if result.notification_ids:
             self.on_notifications(result.notification_ids)
         return result
+
+    def _without_redeliveries(
+        self, batch: Sequence[InboundMessage], result: BatchResult
+    ) -> list[InboundMessage]:
+        """The batch without messages the broker sends again that are already stored (or are
+        earlier in this batch): acknowledged with it, otherwise ignored."""
+        if not any(m.dup for m in batch):
+            return list(batch)
+        kept: list[InboundMessage] = []
+        seen: set[tuple[int, str]] = set()
+        for m in batch:
+            key = (m.mid, digest(m))
+            if m.dup and (key in seen or self.deliveries.is_redelivery(m)):
+                result.redeliveries += 1
+                continue
+            seen.add(key)
+            kept.append(m)
+        return kept
 
     def _decode(self, message: InboundMessage, result: BatchResult) -> _Decoded | None:
         match = self.sources.match(message.topic)
@@ -292,11 +328,19 @@ class Pipeline:
         self.metrics.messages.inc(len(batch))
         self.metrics.readings.labels("mqtt").inc(result.readings)
         self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.redeliveries.inc(result.redeliveries)
         for letter in result.dead_letters:
             self.metrics.dead_letters.labels(letter.reason_code).inc()
         if batch:
             oldest = min(m.received_at for m in batch)
             self.metrics.ingest_lag.set((self.clock.now() - oldest).total_seconds())
+
+
+def _arrival_stamped(d: _Decoded) -> bool:
+    """Whether any of the message's readings took its arrival time (it carries none of its
+    own): only such a message could be stored twice when redelivered."""
+    at = d.message.received_at
+    return any(r.ts == at for r in d.readings)
 
 
 def _valid_id(value: str, longest: int) -> bool:

@@ -38,6 +38,8 @@ class InboundMessage:
     mid: int
     retain: bool
     received_at: datetime
+    dup: bool = False
+    """The broker is sending it again (its acknowledgement was lost): maybe already stored."""
 
 
 class MqttIngest:
@@ -202,6 +204,7 @@ class MqttIngest:
             mid=msg.mid,
             retain=bool(msg.retain),
             received_at=self.clock.now(),
+            dup=bool(msg.dup),
         )
         # Block (backpressure) rather than drop; give up only when shutting down, leaving the
         # message unacknowledged at the broker.

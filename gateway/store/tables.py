@@ -256,3 +256,14 @@ rule_state = sa.Table(
     sa.Column("state", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Per MQTT session (client id): the packet ids and digests of the last two batches' messages
+# stamped with their arrival time, so that after a restart a redelivery of one of them (its
+# PUBACK lost) is recognised (gateway/ingest/redelivery.py).
+mqtt_deliveries = sa.Table(
+    "mqtt_deliveries",
+    metadata,
+    sa.Column("client_id", sa.String(128), primary_key=True),
+    sa.Column("keys", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
