@@ -12,6 +12,13 @@ from enum import StrEnum
 ReadingValue = float | bool | str
 EvidenceValue = float | bool | str | None
 
+HOUSEHOLD_DEVICE = "household"
+"""The device id of alerts about the whole household (inactivity), not one device."""
+SEVERAL_DEVICES = "*"
+"""The device id of an alert about several devices at once (device_offline: all silent)."""
+ALERT_DEVICE_IDS = frozenset({HOUSEHOLD_DEVICE, SEVERAL_DEVICES})
+"""Device ids that alerts use: no real device may have one."""
+
 
 class DeviceKind(StrEnum):
     """What a device is, as far as care is concerned."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from gateway.models import Severity
+from gateway.models import HOUSEHOLD_DEVICE, SEVERAL_DEVICES, Severity
 
 Language = Literal["zh", "en"]
 
@@ -47,8 +47,13 @@ _RULE_ACTION: dict[str, dict[Language, str]] = {
         "en": "Please contact the elder soon to check whether it is in use.",
     },
 }
-# Device id of alerts about the whole household (inactivity): no device to name.
-HOUSEHOLD_DEVICE = "household"
+# Several of the household's devices silent at once: the likely cause is shared.
+_SEVERAL_OFFLINE: dict[Language, str] = {"zh": "多台设备同时离线", "en": "several devices offline"}
+_SEVERAL_ACTION: dict[Language, str] = {
+    "zh": "可能是停电、断网或家中网关故障，请联系老人确认，或安排检修。",
+    "en": "The power, the network or the home hub may be down: please check with the elder, "
+    "or arrange a repair.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +80,17 @@ def format_time(at: datetime, zone: ZoneInfo, language: Language) -> str:
 
 def render_alert(text: AlertText, language: Language, zone: ZoneInfo) -> str:
     """The SMS announcing an alert to a visitor or relative."""
+    event = event_name(text.rule_id, language)
+    action = _RULE_ACTION.get(text.rule_id, _ACTION)[language]
+    if text.rule_id == "device_offline" and text.device_id == SEVERAL_DEVICES:
+        event, action = _SEVERAL_OFFLINE[language], _SEVERAL_ACTION[language]
+    about_household = text.device_id in (HOUSEHOLD_DEVICE, SEVERAL_DEVICES)
     return _TEMPLATES[language].format(
         urgent=_URGENT[language] if text.severity is Severity.CRITICAL else "",
         elder=text.elder_name,
         address=text.address or "-",
-        event=event_name(text.rule_id, language),
+        event=event,
         time=format_time(text.at, zone, language),
-        device=""
-        if text.device_id == HOUSEHOLD_DEVICE
-        else _DEVICE[language].format(device=text.device_id),
-        action=_RULE_ACTION.get(text.rule_id, _ACTION)[language],
+        device="" if about_household else _DEVICE[language].format(device=text.device_id),
+        action=action,
     )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from gateway.models import (
+    HOUSEHOLD_DEVICE,
     DeviceKind,
     EvidenceValue,
     Finding,
@@ -23,8 +24,6 @@ from gateway.rules.activity import ActivityConfig, ActivityKind, ActivityLog
 from gateway.rules.counters import Consumption, CounterSample, UseRun
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
-HOUSEHOLD_DEVICE = "household"
-"""The device id of alerts about the whole household (inactivity), not one device."""
 
 
 def alerted_key(rule_id: str, device_id: str) -> str:

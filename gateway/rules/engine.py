@@ -10,6 +10,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from gateway.models import (
+    HOUSEHOLD_DEVICE,
     DeviceKind,
     EvidenceValue,
     Finding,
@@ -19,15 +20,7 @@ from gateway.models import (
     ReadingValue,
 )
 from gateway.rules.activity import ActivityConfig, ActivityLog, AwayPeriod, classify
-from gateway.rules.base import (
-    DEFAULT_TZ,
-    HOUSEHOLD_DEVICE,
-    SPELL_KEY,
-    DeviceView,
-    HouseholdState,
-    Rule,
-    alerted_key,
-)
+from gateway.rules.base import DEFAULT_TZ, SPELL_KEY, DeviceView, HouseholdState, Rule, alerted_key
 from gateway.rules.counters import (
     Consumption,
     CounterSample,

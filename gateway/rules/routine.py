@@ -18,7 +18,15 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from gateway.models import EvidenceValue, Finding, FindingAction, Metric, Reading, Severity
+from gateway.models import (
+    HOUSEHOLD_DEVICE,
+    EvidenceValue,
+    Finding,
+    FindingAction,
+    Metric,
+    Reading,
+    Severity,
+)
 from gateway.rules.activity import (
     ActivityKind,
     ActivityLog,
@@ -29,7 +37,7 @@ from gateway.rules.activity import (
     routine_day,
     waking_time,
 )
-from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY, HouseholdState, Rule, RuleConfig
+from gateway.rules.base import SPELL_KEY, HouseholdState, Rule, RuleConfig
 
 
 def _iso(ts: datetime | None) -> str | None:

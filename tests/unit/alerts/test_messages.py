@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.alerts.messages import AlertText, event_name, render_alert
+from gateway.alerts.messages import AlertText, Language, event_name, render_alert
 from gateway.models import Severity
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -151,3 +151,20 @@ def test_device_troubles_ask_for_what_they_need_not_an_emergency_visit(rule: str
     body = render_alert(replace(TEXT, rule_id=rule, severity=Severity.LOW), "zh", SHANGHAI)
     assert body.endswith(action)
     assert "请立即" not in body
+
+
+@pytest.mark.parametrize(
+    ("language", "event", "cause"),
+    [
+        ("zh", "多台设备同时离线", "停电、断网或家中网关故障"),
+        ("en", "several devices offline", "home hub"),
+    ],
+)
+def test_devices_silent_together_are_one_message_about_the_likely_common_cause(
+    language: Language, event: str, cause: str
+):
+    several = replace(TEXT, rule_id="device_offline", severity=Severity.MEDIUM, device_id="*")
+    body = render_alert(several, language, SHANGHAI)
+    assert event in body
+    assert cause in body
+    assert "*" not in body  # no device to name

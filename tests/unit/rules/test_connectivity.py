@@ -1,8 +1,16 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from gateway.models import DeviceKind, FindingAction, Metric, Severity
+from gateway.models import (
+    DeviceKind,
+    Finding,
+    FindingAction,
+    Metric,
+    Reading,
+    ReadingValue,
+    Severity,
+)
 from gateway.rules.base import DeviceView, HouseholdState
 from gateway.rules.connectivity import DeviceOffline, DeviceOfflineConfig, allowed_silence
 from gateway.rules.engine import RuleEngine
@@ -117,3 +125,86 @@ def test_a_silent_device_is_not_flagged_before_its_time_through_the_engine():
     (found,) = engine.on_tick(T0 + timedelta(minutes=61))
     assert (found.action, found.device_id) == (FindingAction.OPEN, "dev-1")
     assert found.evidence["last_seen"] == T0.isoformat()
+
+
+# Devices falling silent together, and alerts closed by a person while a device stays silent.
+
+
+def silent_home(*devices: tuple[str, DeviceKind]) -> RuleEngine:
+    engine = RuleEngine([DeviceOffline(DeviceOfflineConfig())])
+    for device_id, kind in devices:
+        engine.note_device("H001", device_id, kind=kind, source="native", last_seen=T0)
+    return engine
+
+
+def book(engine: RuleEngine, findings: list[Finding]) -> list[Finding]:
+    """What the alert book does with findings, as far as the rules are concerned."""
+    for f in findings:
+        if f.action is FindingAction.OPEN:
+            engine.alert_opened(f.household_id, f.rule_id, f.device_id, f.ts, f.evidence)
+        elif f.resolves:
+            engine.alert_closed(f.household_id, f.rule_id, f.device_id)
+    return findings
+
+
+HOUR = timedelta(hours=1)
+METERS = (("water-1", DeviceKind.WATER_METER), ("power-1", DeviceKind.POWER_METER))
+
+
+def test_devices_falling_silent_together_are_one_alert_about_the_household():
+    engine = silent_home(*METERS, ("smoke-1", DeviceKind.SMOKE_DETECTOR))
+    engine.note_device("H001", "smoke-1", last_seen=T0 + 24 * HOUR)
+    (found,) = book(engine, engine.on_tick(T0 + 2 * HOUR))
+    assert (found.device_id, found.severity) == ("*", Severity.MEDIUM)
+    assert found.evidence["devices"] == "power-1, water-1"
+    assert found.summary == "2 devices silent at once: hub, power or network down?"
+    # The smoke alarm falls silent later: it is covered by the open alert, no new one.
+    assert engine.on_tick(T0 + 50 * HOUR) == []
+
+
+def test_a_safety_device_in_the_group_makes_the_alert_serious():
+    engine = silent_home(*METERS, ("smoke-1", DeviceKind.SMOKE_DETECTOR))
+    (found,) = engine.on_tick(T0 + 26 * HOUR)
+    assert (found.device_id, found.severity) == ("*", Severity.HIGH)
+    assert found.evidence["count"] == 3
+
+
+def test_the_household_alert_clears_when_fewer_than_two_are_still_silent():
+    engine = silent_home(*METERS, ("plug", DeviceKind.POWER_METER))
+    book(engine, engine.on_tick(T0 + 2 * HOUR))
+    back = T0 + 3 * HOUR
+    assert book(engine, engine.on_reading(_at(Metric.WATER_TOTAL_L, 5.0, "water-1", back))) == []
+    (cleared,) = book(engine, engine.on_reading(_at(Metric.POWER_W, 5.0, "power-1", back)))
+    assert (cleared.device_id, cleared.action, cleared.resolves) == ("*", FindingAction.CLEAR, True)
+    assert cleared.evidence == {"still_silent": "plug"}
+    # The one still silent now has its own alert.
+    (alone,) = engine.on_tick(back + timedelta(minutes=1))
+    assert alone.device_id == "plug"
+
+
+def test_a_last_will_while_the_household_alert_is_open_adds_nothing():
+    engine = silent_home(*METERS)
+    book(engine, engine.on_tick(T0 + 2 * HOUR))
+    assert engine.on_reading(_at(Metric.ONLINE, False, "water-1", T0 + 3 * HOUR)) == []
+
+
+def test_a_device_alert_closed_by_a_person_while_it_is_still_silent_does_not_come_back():
+    engine = silent_home(("water-1", DeviceKind.WATER_METER))
+    (found,) = book(engine, engine.on_tick(T0 + 2 * HOUR))
+    engine.alert_closed("H001", "device_offline", "water-1")  # "meter ordered", say
+    assert engine.on_tick(T0 + 3 * HOUR) == []
+    # Heard again, then silent again: a new silence, a new alert.
+    engine.on_reading(_at(Metric.WATER_TOTAL_L, 5.0, "water-1", T0 + 4 * HOUR))
+    (again,) = engine.on_tick(T0 + 6 * HOUR)
+    assert again.evidence["inactive_since"] != found.evidence["inactive_since"]
+
+
+def test_a_household_alert_closed_by_a_person_does_not_come_back_for_the_same_silence():
+    engine = silent_home(*METERS)
+    book(engine, engine.on_tick(T0 + 2 * HOUR))
+    engine.alert_closed("H001", "device_offline", "*")
+    assert engine.on_tick(T0 + 3 * HOUR) == []
+
+
+def _at(metric: Metric, value: ReadingValue, device: str, ts: datetime) -> Reading:
+    return Reading("H001", device, None, metric, value, None, ts)

@@ -14,9 +14,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.models import Finding, FindingAction, Metric, Reading, ReadingValue, Severity
+from gateway.models import (
+    HOUSEHOLD_DEVICE,
+    Finding,
+    FindingAction,
+    Metric,
+    Reading,
+    ReadingValue,
+    Severity,
+)
 from gateway.rules.activity import ActivityLog, AwayPeriod
-from gateway.rules.base import HOUSEHOLD_DEVICE, SPELL_KEY
+from gateway.rules.base import SPELL_KEY
 from gateway.rules.catalogue import RulesConfig, build_rules
 from gateway.rules.engine import RuleEngine
 
