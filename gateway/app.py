@@ -99,6 +99,7 @@ class Core:
             clock,
             on_notifications,
             session=settings.mqtt.client_id,
+            limits=settings.ingest,
         )
 
     async def prepare(self) -> None:

@@ -127,6 +127,19 @@ class AlertSettings(_Section):
     """First retry delay; doubles on each attempt."""
 
 
+class IngestSettings(_Section):
+    """Limits that keep one household's hub, gone wrong or hostile, from burying the rest."""
+
+    max_new_devices_per_household: int = Field(default=40, ge=1, le=10_000)
+    """Devices a household may register just by sending; a further new device's messages are
+    dead letters (device_limit) until an installer registers it, though its alarms pass."""
+    household_rate_per_s: float = Field(default=10.0, gt=0, le=10_000)
+    """Messages a second a household may send on average; over it, its ordinary messages are
+    shed (alarms pass)."""
+    household_burst: int = Field(default=1200, ge=1, le=1_000_000)
+    """...with bursts of this many (a hub reconnecting, a gateway's backlog after a restart)."""
+
+
 class SourceSettings(_Section):
     name: str
     format: str
@@ -200,6 +213,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
     alerts: AlertSettings = AlertSettings()
+    ingest: IngestSettings = IngestSettings()
     sources: list[SourceSettings] = Field(default_factory=default_sources)
 
     @field_validator("timezone")

@@ -24,6 +24,11 @@ class GatewayMetrics:
             "Messages the broker sent again (DUP) that were already stored, ignored",
             registry=r,
         )
+        self.shed = Counter(
+            "iot_gateway_shed_messages",
+            "Ordinary messages dropped because their household sent too fast (alarms pass)",
+            registry=r,
+        )
         self.dead_letters = Counter(
             "iot_gateway_dead_letters",
             "Messages, or parts of messages, that could not be used",

@@ -10,9 +10,10 @@ redelivered message finds its readings already stored and changes nothing.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,18 +21,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.alerts.book import AlertBook, AlertChange
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock, EventClock
+from gateway.config import IngestSettings
 from gateway.detector import Detector, Stage
-from gateway.devices import DeviceMessage, Rejected, normaliser_for
+from gateway.ingest.decode import Decoded, decode
+from gateway.ingest.limits import (
+    HouseholdRate,
+    RateWindow,
+    carries_alarm,
+    device_limit_reason,
+    is_alarm,
+    rate_time,
+)
 from gateway.ingest.mqtt import InboundMessage
 from gateway.ingest.redelivery import Deliveries, digest
 from gateway.ingest.retained import RETAINED_EVENT_REASON, judge_retained
-from gateway.ingest.sources import SourceMatch, SourceTable
+from gateway.ingest.sources import SourceTable
 from gateway.models import DeviceKind, Reading
 from gateway.observability import GatewayMetrics
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from gateway.store.deliveries import load_delivery_keys, save_delivery_keys
 from gateway.store.readings import (
     ReadingKey,
+    count_unconfirmed_devices,
     get_device,
     insert_readings,
     reading_key,
@@ -44,15 +55,8 @@ from gateway.store.retry import Backoff, is_transient
 log = logging.getLogger(__name__)
 
 DeviceKey = tuple[str, str]
-
-
-@dataclass(slots=True)
-class _Decoded:
-    message: InboundMessage
-    match: SourceMatch
-    readings: list[Reading]
-    state: list[Reading] = field(default_factory=list)
-    """Retained states stamped with their arrival time: stored and judged, no sign of life."""
+QUOTA_RECHECK = timedelta(minutes=1)
+"""How long a device refused for its household's quota is refused without asking again."""
 
 
 @dataclass(slots=True)
@@ -60,6 +64,9 @@ class BatchResult:
     readings: int = 0
     duplicates: int = 0
     redeliveries: int = 0
+    shed: int = 0
+    retained: Counter[str] = field(default_factory=Counter)
+    """Readings of retained messages by outcome (see gateway.ingest.retained)."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
     changes: list[AlertChange] = field(default_factory=list)
@@ -78,6 +85,7 @@ class Pipeline:
         on_notifications: Callable[[Iterable[int]], None],
         *,
         session: str,
+        limits: IngestSettings,
     ) -> None:
         """`session` is the MQTT client id, whose packet ids redeliveries are recognised by."""
         self.db = db
@@ -90,7 +98,11 @@ class Pipeline:
         self.on_notifications = on_notifications
         self.session = session
         self.deliveries = Deliveries()
+        self.rate = HouseholdRate(limits.household_rate_per_s, limits.household_burst)
+        self.device_quota = limits.max_new_devices_per_household
         self._kinds: dict[DeviceKey, DeviceKind | None] = {}
+        self._over_quota: dict[DeviceKey, datetime] = {}
+        """New devices refused for the quota, until when the count need not be asked again."""
 
     async def load(self, conn: AsyncConnection) -> None:
         """Restore what a restart must not forget: the last batches' delivery keys."""
@@ -146,21 +158,24 @@ class Pipeline:
         result = BatchResult()
         messages = self._without_redeliveries(batch, result)
         decoded = [d for d in (self._decode(m, result) for m in messages) if d is not None]
-        unstamped = Deliveries.keys(d.message for d in decoded if _arrival_stamped(d))
+        unstamped = Deliveries.keys(d.message for d in decoded if d.arrival_stamped)
         new_kinds: dict[DeviceKey, DeviceKind | None] = {}
+        window = self.rate.batch()
         with self.detector.staging() as stage:
             async with self.db.begin() as conn:
                 keys = self.deliveries.to_save(unstamped)
                 if keys is not None:
                     await save_delivery_keys(conn, self.session, keys, self.clock.now())
                 decoded = await self._known_households(conn, decoded, result)
+                decoded = [d for d in decoded if self._within_rate(d, window, result)]
                 for d in decoded:
                     if d.message.retain:
                         self._judge_retained(d, result)
-                readings, states = await self._resolve_devices(conn, decoded, new_kinds)
+                readings, states = await self._resolve_devices(conn, decoded, new_kinds, result)
                 await insert_dead_letters(conn, result.dead_letters)
                 await self._store_and_evaluate(conn, readings, states, result, stage)
         self._kinds.update(new_kinds)
+        window.commit()
         self.deliveries.committed(messages, unstamped)
         self.book.announce(result.changes)
         self._count(batch, result)
@@ -186,52 +201,38 @@ class Pipeline:
             kept.append(m)
         return kept
 
-    def _decode(self, message: InboundMessage, result: BatchResult) -> _Decoded | None:
-        match = self.sources.match(message.topic)
-        if match is None:
-            self._dead(result, message, "no_source", "topic matches no configured source")
-            return None
-        if not (_valid_id(match.household_id, 64) and _valid_id(match.device_id, 128)):
-            reason = "household or device id in the topic is too long or has control characters"
-            self._dead(result, message, "invalid_topic", reason)
-            return None
-        try:
-            normalised = normaliser_for(match.format)(
-                DeviceMessage(
-                    household_id=match.household_id,
-                    device_id=match.device_id,
-                    subtopic=match.subtopic,
-                    payload=message.payload,
-                    received_at=message.received_at,
-                    zone=match.zone,
-                )
-            )
-        except Rejected as exc:
-            self._dead(result, message, exc.code, exc.reason)
-            return None
-        except Exception as exc:  # a normaliser bug must not stop ingest
-            log.exception("normaliser %s failed on %s", match.format, message.topic)
-            self._dead(result, message, "normaliser_error", f"{type(exc).__name__}: {exc}")
-            return None
-        if normalised.problems:
-            # The usable readings are kept; the unusable fields are kept as a dead letter.
-            self._dead(result, message, "invalid_value", "; ".join(normalised.problems))
-        return _Decoded(message, match, normalised.readings)
+    def _decode(self, message: InboundMessage, result: BatchResult) -> Decoded | None:
+        decoded, refusal = decode(message, self.sources)
+        if refusal is not None:
+            self._dead(result, message, refusal.code, refusal.reason)
+        return decoded
 
-    def _judge_retained(self, d: _Decoded, result: BatchResult) -> None:
+    def _within_rate(self, d: Decoded, window: RateWindow, result: BatchResult) -> bool:
+        household = d.match.household_id
+        at = rate_time(d.readings, d.message.received_at)
+        taken, note = window.admit(household, at, alarm=carries_alarm(d.readings))
+        if taken:
+            return True
+        result.shed += 1
+        if note:
+            self._dead(result, d.message, "rate_limited", self.rate.reason(household))
+        return False
+
+    def _judge_retained(self, d: Decoded, result: BatchResult) -> None:
         verdict = judge_retained(d.readings, d.message.received_at, self.detector.current_value)
         d.readings, d.state = verdict.readings, verdict.state
         if verdict.events:
             self._dead(result, d.message, "retained_event", RETAINED_EVENT_REASON)
-        count = self.metrics.retained_readings
-        count.labels("event").inc(len(verdict.events))
-        count.labels("unchanged").inc(verdict.unchanged)
-        count.labels("state").inc(len(verdict.state))
-        count.labels("reading").inc(len(verdict.readings))
+        result.retained.update(
+            event=len(verdict.events),
+            unchanged=verdict.unchanged,
+            state=len(verdict.state),
+            reading=len(verdict.readings),
+        )
 
     async def _known_households(
-        self, conn: AsyncConnection, decoded: list[_Decoded], result: BatchResult
-    ) -> list[_Decoded]:
+        self, conn: AsyncConnection, decoded: list[Decoded], result: BatchResult
+    ) -> list[Decoded]:
         unknown = await self.directory.unknown_among(conn, {d.match.household_id for d in decoded})
         for d in decoded:
             if d.match.household_id in unknown:
@@ -246,8 +247,9 @@ class Pipeline:
     async def _resolve_devices(
         self,
         conn: AsyncConnection,
-        decoded: list[_Decoded],
+        decoded: list[Decoded],
         new_kinds: dict[DeviceKey, DeviceKind | None],
+        result: BatchResult,
     ) -> tuple[list[Reading], set[ReadingKey]]:
         """Register devices seen for the first time; fill in each reading's kind. Returns the
         readings and the keys of those that are retained states."""
@@ -257,6 +259,11 @@ class Pipeline:
             key = (d.match.household_id, d.match.device_id)
             registered, kind = await self._registered_kind(conn, key, new_kinds)
             everything = d.readings + d.state
+            if not registered and await self._over_quota_now(conn, key, d.message.received_at):
+                reason = device_limit_reason(*key, self.device_quota)
+                self._dead(result, d.message, "device_limit", reason)
+                out.extend(r for r in d.readings if is_alarm(r))  # a fire is a fire
+                continue
             reported = next((r.kind for r in everything if r.kind is not None), None)
             if not registered or (kind is None and reported is not None):
                 # New devices are marked for review; a known kind is never overwritten.
@@ -268,6 +275,18 @@ class Pipeline:
                 out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
             states.update(reading_key(r) for r in d.state)
         return out, states
+
+    async def _over_quota_now(self, conn: AsyncConnection, key: DeviceKey, at: datetime) -> bool:
+        """Whether registering this new device would pass its household's quota."""
+        until = self._over_quota.get(key)
+        if until is not None and until > at:
+            return True
+        if await count_unconfirmed_devices(conn, key[0]) < self.device_quota:
+            return False
+        if len(self._over_quota) > 10_000:  # bound memory under a flood of invented ids
+            self._over_quota.clear()
+        self._over_quota[key] = at + QUOTA_RECHECK
+        return True
 
     async def _registered_kind(
         self,
@@ -329,22 +348,14 @@ class Pipeline:
         self.metrics.readings.labels("mqtt").inc(result.readings)
         self.metrics.duplicates.inc(result.duplicates)
         self.metrics.redeliveries.inc(result.redeliveries)
+        self.metrics.shed.inc(result.shed)
+        for outcome, count in result.retained.items():
+            self.metrics.retained_readings.labels(outcome).inc(count)
         for letter in result.dead_letters:
             self.metrics.dead_letters.labels(letter.reason_code).inc()
         if batch:
             oldest = min(m.received_at for m in batch)
             self.metrics.ingest_lag.set((self.clock.now() - oldest).total_seconds())
-
-
-def _arrival_stamped(d: _Decoded) -> bool:
-    """Whether any of the message's readings took its arrival time (it carries none of its
-    own): only such a message could be stored twice when redelivered."""
-    at = d.message.received_at
-    return any(r.ts == at for r in d.readings)
-
-
-def _valid_id(value: str, longest: int) -> bool:
-    return len(value) <= longest and value.isprintable()
 
 
 def _with_kind(reading: Reading, kind: DeviceKind) -> Reading:

@@ -177,6 +177,16 @@ async def register_device(
     await conn.execute(stmt)
 
 
+async def count_unconfirmed_devices(conn: AsyncConnection, household_id: str) -> int:
+    """Devices of the household registered by their own messages and not yet confirmed."""
+    count = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(devices)
+        .where(devices.c.household_id == household_id, devices.c.review == "new")
+    )
+    return int(count or 0)
+
+
 async def install_device(
     conn: AsyncConnection,
     household_id: str,

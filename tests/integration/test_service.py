@@ -169,7 +169,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_message_exactly_once(
     total = 3000
     publisher = Publisher(mqtt_url)
     try:
-        start = 1764400000
+        start = int(time.time()) - total  # a reading a second, up to now
         topic = f"{unique_id}/homes/H001/power-1/telemetry"
         for i in range(total):
             info = publisher.client.publish(
