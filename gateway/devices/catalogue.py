@@ -1,13 +1,17 @@
-"""One schema per metric (type, unit, valid range, precision), applied after every normaliser.
+"""One schema per metric (type, unit, valid range, display precision), applied after every
+normaliser.
 
 Normalisers stay naive: they map vendor fields to metrics, and `check_value` decides whether the
-value is of the right type and physically possible, and rounds it.
+value is of the right type and physically possible. Values keep the precision the device sent
+(a slow energy counter moves by fractions of a watt-hour); they are rounded only when shown to a
+person, by `format_value`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 
 from gateway.models import ButtonAction, DeviceKind, Metric, ReadingValue
@@ -25,7 +29,8 @@ class MetricSpec:
     unit: str | None = None
     minimum: float | None = None
     maximum: float | None = None
-    decimals: int | None = None
+    display_decimals: int | None = None
+    """Decimals shown to people (SMS, alert summaries); stored values are never rounded."""
     choices: frozenset[str] = frozenset()
 
 
@@ -33,8 +38,8 @@ def _bool() -> MetricSpec:
     return MetricSpec(ValueType.BOOL)
 
 
-def _number(unit: str, lo: float, hi: float, decimals: int) -> MetricSpec:
-    return MetricSpec(ValueType.NUMBER, unit, lo, hi, decimals)
+def _number(unit: str, lo: float, hi: float, display_decimals: int) -> MetricSpec:
+    return MetricSpec(ValueType.NUMBER, unit, lo, hi, display_decimals)
 
 
 CATALOGUE: dict[Metric, MetricSpec] = {
@@ -93,7 +98,7 @@ class InvalidValue(ValueError):
 
 
 def check_value(metric: Metric, value: object) -> ReadingValue:
-    """Return `value` validated and rounded for `metric`, or raise InvalidValue saying why."""
+    """`value` checked for `metric` (numbers as floats, never rounded), or InvalidValue why not."""
     spec = CATALOGUE[metric]
     if spec.type is ValueType.BOOL:
         if not isinstance(value, bool):
@@ -119,11 +124,27 @@ def check_value(metric: Metric, value: object) -> ReadingValue:
             f"{metric}: {_show(value)} {spec.unit or ''} is outside the possible range "
             f"{spec.minimum:g}..{spec.maximum:g}".replace("  ", " ")
         )
-    return round(number, spec.decimals) if spec.decimals is not None else number
+    return number
 
 
 def unit_of(metric: Metric) -> str | None:
     return CATALOGUE[metric].unit
+
+
+def format_value(metric: Metric, value: float) -> str:
+    """A number of `metric` as people read it: its display decimals and unit ("51.5" -> "52 %").
+
+    Halves round up, as people round: 0.5 is 1, 2.675 is 2.68 (the float's decimal form is
+    rounded, not its binary approximation).
+    """
+    spec = CATALOGUE[metric]
+    if spec.type is not ValueType.NUMBER or spec.display_decimals is None:
+        raise ValueError(f"{metric} is not a number")
+    with localcontext(rounding=ROUND_HALF_UP):
+        text = f"{Decimal(repr(float(value))):.{spec.display_decimals}f}"
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]  # a tiny negative value shows as 0, not -0
+    return f"{text} {spec.unit}"
 
 
 def _show(value: object) -> str:

@@ -1,10 +1,13 @@
 """Vendor formats as data: a table of "vendor field -> metric, converter" per format.
 
 A converter turns the vendor's raw value into the metric's canonical raw value (watt-hours to
-kilowatt-hours, cubic metres to litres, "emergency" to "sos"). It stays naive: type checks,
-ranges and rounding are applied afterwards by the metric catalogue. A converter raises `Skip`
-when the field is present but says nothing (an empty Zigbee `action`), and `InvalidValue` when it
-cannot make sense of the value.
+kilowatt-hours, cubic metres to litres, "emergency" to "sos"). It stays naive: type checks and
+ranges are applied afterwards by the metric catalogue. A converter raises `Skip` when the field
+is present but says nothing (an empty Zigbee `action`), and `InvalidValue` when it cannot make
+sense of the value.
+
+Nothing is rounded: the factories that scale work in decimal, so a value keeps exactly the
+digits the device sent (913.252 Wh is 0.913252 kWh, not 0.9132520000000001 nor 0.913).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from gateway.devices.base import DeviceMessage, Normalised, add_reading
 from gateway.devices.catalogue import KIND_BY_METRIC, InvalidValue
@@ -34,20 +38,30 @@ def _number(value: object) -> float:
     return float(value)
 
 
+def as_decimal(value: float) -> Decimal:
+    """The number a float was written as: its shortest round-trip form (0.1, not 0.1000...055).
+
+    Arithmetic on these and one conversion back to float adds no binary noise to the result.
+    """
+    return Decimal(repr(value))
+
+
 def divide_by(divisor: float) -> Converter:
     """Scale down: Wh -> kWh is divide_by(1000)."""
+    by = as_decimal(divisor)
 
     def convert(value: object) -> object:
-        return _number(value) / divisor
+        return float(as_decimal(_number(value)) / by)
 
     return convert
 
 
 def multiply_by(factor: float) -> Converter:
     """Scale up: m³ -> litres is multiply_by(1000)."""
+    by = as_decimal(factor)
 
     def convert(value: object) -> object:
-        return _number(value) * factor
+        return float(as_decimal(_number(value)) * by)
 
     return convert
 

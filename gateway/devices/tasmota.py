@@ -19,7 +19,7 @@ from gateway.devices.base import (
     online_status,
 )
 from gateway.devices.catalogue import InvalidValue
-from gateway.devices.table import Field, apply_fields
+from gateway.devices.table import Field, apply_fields, as_decimal
 from gateway.models import DeviceKind, Metric
 
 
@@ -29,7 +29,7 @@ def sum_channels(value: object) -> object:
         return value
     if not value or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         raise InvalidValue(f"expected a number per channel, got {value!r:.40}")
-    return float(sum(value))
+    return float(sum(as_decimal(v) for v in value))
 
 
 FIELDS = (

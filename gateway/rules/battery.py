@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from gateway.devices.catalogue import format_value
 from gateway.models import Finding, FindingAction, Metric, Reading, ReadingValue, Severity
 from gateway.rules.base import HouseholdState, RuleConfig, finding
 
@@ -87,4 +88,5 @@ def _level(value: ReadingValue) -> float | None:
 def _describe(metric: Metric, value: ReadingValue) -> str:
     if metric is Metric.BATTERY_LOW:
         return "device reports low battery"
-    return f"battery at {value:g} %" if isinstance(value, int | float) else "battery low"
+    level = _level(value)
+    return f"battery at {format_value(metric, level)}" if level is not None else "battery low"

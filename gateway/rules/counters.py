@@ -4,6 +4,10 @@ A meter's total only grows. When it does not, or jumps further than the supply c
 the time since the last reading, the meter was reset, rolled over or replaced: a rollover is
 counted across the wrap, the others start a new baseline and count no use at all, so no rule
 ever sees a spike or a negative use.
+
+Totals keep every digit the meter sent, and use is their difference in decimal: a Shelly counter
+moving from 913.252 to 913.502 Wh is 0.00025 kWh of use, not 0.0002500000000000835, and a total
+sent twice is exactly no use (float noise never shows as a trickle of use).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from gateway.models import Metric
 
@@ -52,7 +57,7 @@ def consumption(
         return None
     hours = (new.ts - previous.ts).total_seconds() / 3600
     ceiling = max(MAX_PER_HOUR[metric] * hours, MIN_ALLOWANCE[metric])
-    delta: float | None = new.total - previous.total
+    delta: float | None = float(_decimal(new.total) - _decimal(previous.total))
     if delta is not None and delta < 0:
         delta = _across_rollover(previous.total, new.total)
     if delta is None or delta > ceiling:
@@ -66,7 +71,12 @@ def _across_rollover(previous: float, new: float) -> float | None:
     wrap = 10.0 ** math.ceil(math.log10(previous + 1))
     if previous < ROLLOVER_MARGIN * wrap:
         return None
-    return wrap - previous + new
+    return float(_decimal(wrap) - _decimal(previous) + _decimal(new))
+
+
+def _decimal(total: float) -> Decimal:
+    """The total as the meter printed it (the float's shortest form), for exact differences."""
+    return Decimal(repr(total))
 
 
 def is_counter(metric: Metric) -> bool:

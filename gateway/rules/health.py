@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from gateway.devices.catalogue import format_value, unit_of
 from gateway.models import Finding, FindingAction, Metric, Reading, ReadingValue, Severity
 from gateway.rules.base import HouseholdState, RuleConfig, finding
 
@@ -96,19 +97,19 @@ class AbnormalVitals:
     def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
         if reading.metric not in VITAL_METRICS:
             return []
-        breach = self._breach(reading.metric, reading.value)
-        if breach is not None:
+        number = _number(reading.value)
+        breach = self._breach(reading.metric, number)
+        if number is not None and breach is not None:
             side, limit = breach
             found = finding(
                 self.id,
                 self.config,
                 reading,
                 FindingAction.OPEN,
-                f"{reading.metric.value} {reading.value} is {'below' if side == 'low' else 'above'}"
-                f" the limit {limit:g}",
+                _describe(reading.metric, number, side, limit),
             )
             return [replace(found, evidence={**found.evidence, "limit": limit, "beyond": side})]
-        if _number(reading.value) is None:
+        if number is None:
             return []
         if state.alert_opened_at(self.id, reading.device_id) is None:
             return []
@@ -133,6 +134,16 @@ class AbnormalVitals:
         if limits is None or number is None:
             return None
         return limits.breach(number)
+
+
+def _describe(metric: Metric, number: float, side: str, limit: float) -> str:
+    """E.g. "body_temp_c 38.7 °C is above the limit 38.5 °C" (the limit as configured)."""
+    shown = format_value(metric, number)
+    if shown == format_value(metric, limit):
+        # Rounded for display, a value just beyond the limit would read as the limit itself.
+        shown = f"{number} {unit_of(metric)}"
+    beyond = "below" if side == "low" else "above"
+    return f"{metric.value} {shown} is {beyond} the limit {limit:g} {unit_of(metric)}"
 
 
 def _number(value: ReadingValue | None) -> float | None:

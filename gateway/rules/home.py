@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from gateway.devices.catalogue import format_value
 from gateway.models import Finding, FindingAction, Metric, Reading, Severity
 from gateway.rules.activity import ActivityKind
 from gateway.rules.base import SPELL_KEY, HouseholdState, RuleConfig, alerted_key, finding
@@ -79,12 +80,13 @@ class WaterLeak:
         if is_open or not self._continuous(run):
             return []
         minutes = run.duration.total_seconds() / 60
+        litres = format_value(Metric.WATER_TOTAL_L, run.amount)
         found = finding(
             self.id,
             self.config,
             reading,
             FindingAction.OPEN,
-            f"water flowing without a break for {minutes:.0f} min ({run.amount:.0f} l)",
+            f"water flowing without a break for {minutes:.0f} min ({litres})",
         )
         evidence = {
             **found.evidence,

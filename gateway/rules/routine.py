@@ -18,6 +18,7 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
+from gateway.devices.catalogue import format_value
 from gateway.models import (
     HOUSEHOLD_DEVICE,
     EvidenceValue,
@@ -172,7 +173,8 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
         if litres >= self.config.min_litres:
             return []
         since = _last_enough_water(log, window, self.config.min_litres)
-        summary = f"{litres:.1f} l of water used in {self.config.window_h:g} h"
+        used = format_value(Metric.WATER_TOTAL_L, litres)
+        summary = f"{used} of water used in {self.config.window_h:g} h"
         evidence: dict[str, EvidenceValue] = {
             "litres": round(litres, 1),
             "window_h": self.config.window_h,

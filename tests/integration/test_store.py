@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.models import DeviceKind, Metric, Reading
 from gateway.store.database import create_engine, upgrade
 from gateway.store.readings import device_states, insert_readings, update_device_state
-from gateway.store.tables import alerts, metadata
+from gateway.store.tables import alerts, metadata, readings
 
 T0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 
@@ -66,6 +66,29 @@ async def test_device_state_keeps_the_newest_value(engine: AsyncEngine):
         await update_device_state(conn, [reading(Metric.SMOKE, True, T0)], T0)
         states = {s.metric: s.value for s in await device_states(conn, "H001")}
     assert states == {Metric.POWER_W: 20.0, Metric.SMOKE: True}
+
+
+# What devices measure, as the normalisers keep it: a Shelly total of 913.252 Wh, a Zigbee
+# battery in half percents, 123.529 m³ in litres, a quarter watt-hour, the most digits a float has.
+PRECISE = {
+    Metric.ENERGY_TOTAL_KWH: 0.913252,
+    Metric.BATTERY_PCT: 51.5,
+    Metric.WATER_TOTAL_L: 123529.0,
+    Metric.POWER_W: 0.00025,
+    Metric.BODY_TEMP_C: 36.666666666666664,
+}
+
+
+async def test_values_keep_every_digit_through_the_database(engine: AsyncEngine):
+    batch = [reading(metric, value, T0) for metric, value in PRECISE.items()]
+    async with engine.begin() as conn:
+        await insert_readings(conn, batch, T0)
+        await update_device_state(conn, batch, T0)
+    async with engine.connect() as conn:
+        stored = await conn.execute(sa.select(readings.c.metric, readings.c.value_num))
+        states = await device_states(conn, "H001")
+    assert {Metric(m): v for m, v in stored} == PRECISE
+    assert {s.metric: s.value for s in states} == PRECISE
 
 
 async def test_only_one_active_alert_per_household_rule_device(engine: AsyncEngine):

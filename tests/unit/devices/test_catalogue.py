@@ -21,6 +21,7 @@ from gateway.devices.catalogue import (
     InvalidValue,
     ValueType,
     check_value,
+    format_value,
     unit_of,
 )
 from gateway.models import ButtonAction, DeviceKind, Metric
@@ -33,13 +34,13 @@ def test_every_metric_has_a_catalogue_entry():
 
 
 @pytest.mark.parametrize("metric", [m for m, s in CATALOGUE.items() if s.type is ValueType.NUMBER])
-def test_every_number_has_a_unit_a_range_and_a_precision(metric: Metric):
+def test_every_number_has_a_unit_a_range_and_a_display_precision(metric: Metric):
     spec = CATALOGUE[metric]
     assert spec.unit
     assert spec.minimum is not None
     assert spec.maximum is not None
     assert spec.minimum < spec.maximum
-    assert spec.decimals is not None
+    assert spec.display_decimals is not None
     assert unit_of(metric) == spec.unit
 
 
@@ -120,10 +121,40 @@ def test_a_very_long_value_is_shortened_in_the_reason():
     assert len(str(caught.value)) < 120
 
 
-def test_numbers_are_rounded_to_the_metrics_precision():
-    assert check_value(Metric.HEART_RATE_BPM, 72.4) == 72.0
-    assert check_value(Metric.BODY_TEMP_C, 36.66) == 36.7
-    assert check_value(Metric.ENERGY_TOTAL_KWH, 1.23456) == 1.235
+def test_numbers_keep_the_precision_they_came_with():
+    assert check_value(Metric.BATTERY_PCT, 51.5) == 51.5
+    assert check_value(Metric.BODY_TEMP_C, 36.66) == 36.66
+    assert check_value(Metric.ENERGY_TOTAL_KWH, 0.913252) == 0.913252
+
+
+def test_whole_numbers_become_floats():
+    value = check_value(Metric.HEART_RATE_BPM, 72)
+    assert (value, type(value)) == (72.0, float)
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "shown"),
+    [
+        (Metric.BATTERY_PCT, 51.5, "52 %"),
+        (Metric.BATTERY_PCT, 50.5, "51 %"),  # halves round up, as people round
+        (Metric.BATTERY_PCT, 14.6, "15 %"),
+        (Metric.HEART_RATE_BPM, 72.0, "72 bpm"),
+        (Metric.BODY_TEMP_C, 38.65, "38.7 °C"),
+        (Metric.ENERGY_TOTAL_KWH, 0.913252, "0.913 kWh"),
+        (Metric.ENERGY_TOTAL_KWH, 2.6755, "2.676 kWh"),  # 2.67549999... as a binary float
+        (Metric.WATER_TOTAL_L, 123529.0, "123529.0 L"),
+        (Metric.WATER_TOTAL_L, 0.30000000000000004, "0.3 L"),
+        (Metric.POWER_W, -0.01, "0.0 W"),
+    ],
+)
+def test_values_are_rounded_only_for_people(metric: Metric, value: float, shown: str):
+    assert format_value(metric, value) == shown
+
+
+@pytest.mark.parametrize("metric", [Metric.SMOKE, Metric.BUTTON])
+def test_only_numbers_have_a_display_format(metric: Metric):
+    with pytest.raises(ValueError, match=metric.value):
+        format_value(metric, 1.0)
 
 
 def test_the_native_format_is_registered():

@@ -520,17 +520,23 @@ def test_values_of_the_wrong_type_are_refused(metric: str, raw: object):
 
 
 @pytest.mark.parametrize(
-    ("metric", "sent", "kept"),
+    ("metric", "sent"),
     [
-        ("heart_rate_bpm", 72.4, 72.0),
-        ("spo2_pct", 96.6, 97.0),
-        ("body_temp_c", 36.66, 36.7),
-        ("energy_total_kwh", 5321.4444, 5321.444),
-        ("water_total_l", 183402.56, 183402.6),
-        ("water_flow_lpm", 1.234, 1.23),
-        ("power_w", 1210.06, 1210.1),
-        ("battery_pct", 90.6, 91.0),
+        ("heart_rate_bpm", 72.4),
+        ("spo2_pct", 96.6),
+        ("body_temp_c", 36.66),
+        ("energy_total_kwh", 5321.4444),
+        ("water_total_l", 183402.56),
+        ("water_flow_lpm", 1.234),
+        ("power_w", 1210.06),
+        ("battery_pct", 51.5),
     ],
 )
-def test_values_are_rounded_to_the_metrics_precision(metric: str, sent: float, kept: float):
-    assert values(normalise({metric: sent})) == {Metric(metric): kept}
+def test_values_keep_the_precision_the_device_sent(metric: str, sent: float):
+    assert values(normalise({metric: sent})) == {Metric(metric): sent}
+
+
+def test_whole_numbers_become_floats():
+    reading = normalise({"heart_rate_bpm": 72}).readings[0]
+    assert reading.value == 72.0
+    assert type(reading.value) is float

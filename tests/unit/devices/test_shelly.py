@@ -31,13 +31,21 @@ def _values(subtopic: str, payload: object) -> dict[Metric, object]:
     ("subtopic", "body", "kwh"),
     [
         ("status/switch:0", {"aenergy": {"total": 1000}}, 1.0),
-        ("status/pm1:0", {"aenergy": {"total": 2500.5}}, 2.501),
-        ("status/em1data:0", {"total_act_energy": 1264.15}, 1.264),
+        ("status/pm1:0", {"aenergy": {"total": 2500.5}}, 2.5005),
+        ("status/em1data:0", {"total_act_energy": 1264.15}, 1.26415),
         ("status/emdata:0", {"total_act": 1}, 0.001),
     ],
 )
 def test_energy_counters_are_watt_hours(subtopic: str, body: object, kwh: float):
     assert _values(subtopic, body) == {Metric.ENERGY_TOTAL_KWH: kwh}
+
+
+def test_energy_keeps_every_watt_hour_digit_without_binary_noise():
+    # 913.252 / 1000 in floats is 0.9132520000000001; rounded to 3 decimals it was 0.913,
+    # losing the quarter watt-hours a slow counter moves by.
+    assert _values("status/switch:0", {"aenergy": {"total": 913.252}}) == {
+        Metric.ENERGY_TOTAL_KWH: 0.913252
+    }
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,11 @@ def test_per_phase_totals_are_added():
     }
 
 
+def test_per_phase_totals_add_up_without_binary_noise():
+    # 0.1 + 0.2 is 0.30000000000000004 in floats; the phases' registers read 0.1 and 0.2 kWh.
+    assert _values({"ENERGY": {"Total": [0.1, 0.2]}}) == {Metric.ENERGY_TOTAL_KWH: 0.3}
+
+
 def test_local_time_without_a_zone_is_replaced_by_arrival_time():
     result = normalise(_message("SENSOR", {"Time": "2026-11-29T12:30:00", "ENERGY": {"Power": 5}}))
 

@@ -27,7 +27,18 @@ def _values(payload: object) -> dict[Metric, object]:
     return {r.metric: r.value for r in normalise(_message(payload)).readings}
 
 
-@pytest.mark.parametrize(("m3", "litres"), [(0.001, 1.0), (1234.5678, 1234567.8), (0, 0.0)])
+@pytest.mark.parametrize(
+    ("m3", "litres"),
+    [
+        (0.001, 1.0),
+        (1234.5678, 1234567.8),
+        (0, 0.0),
+        # Exact litres from three decimals of m³ (0.167 * 1000 is 167.00000000000003 in floats).
+        (1.234, 1234.0),
+        (0.167, 167.0),
+        (123.529, 123529.0),
+    ],
+)
 def test_cubic_metres_become_litres(m3: float, litres: float):
     (reading,) = normalise(_message({"media": "water", "total_m3": m3})).readings
 

@@ -151,9 +151,14 @@ def test_wrong_types_and_impossible_values_are_problems(payload: dict[str, objec
     assert metric in result.problems[0]
 
 
+def test_a_half_percent_battery_stays_as_reported():
+    # Zigbee reports battery percentage remaining in half percents: 103 is 51.5 %.
+    assert _values(zigbee2mqtt.normalise(_message({"battery": 51.5}))) == {Metric.BATTERY_PCT: 51.5}
+
+
 def test_energy_is_already_kilowatt_hours():
     result = zigbee2mqtt.normalise(_message({"energy": 5321.4449, "power": 1210}))
-    assert _values(result) == {Metric.ENERGY_TOTAL_KWH: 5321.445, Metric.POWER_W: 1210.0}
+    assert _values(result) == {Metric.ENERGY_TOTAL_KWH: 5321.4449, Metric.POWER_W: 1210.0}
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,12 @@ def test_a_new_battery_does_not_clear_while_the_device_still_says_low():
     assert RULE.on_reading(state, reading(Metric.BATTERY_PCT, 90.0)) == []
 
 
+def test_the_summary_rounds_the_level_and_the_evidence_keeps_it():
+    (found,) = RULE.on_reading(household(alert_open=False), reading(Metric.BATTERY_PCT, 11.5))
+    assert found.summary == "battery at 12 %"
+    assert found.evidence["value"] == 11.5
+
+
 def test_the_low_flag_going_off_does_not_clear_while_the_level_is_still_low():
     state = household(alert_open=True, values={Metric.BATTERY_PCT: 12.0})
     assert RULE.on_reading(state, reading(Metric.BATTERY_LOW, False)) == []

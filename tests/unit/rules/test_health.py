@@ -68,6 +68,25 @@ def test_values_at_or_inside_the_limits_say_nothing(metric: Metric, value: float
     assert RULE.on_reading(HouseholdState("H001"), reading(metric, value)) == []
 
 
+@pytest.mark.parametrize(
+    ("metric", "value", "summary"),
+    [
+        (Metric.HEART_RATE_BPM, 130.0, "heart_rate_bpm 130 bpm is above the limit 120 bpm"),
+        (Metric.BODY_TEMP_C, 38.66, "body_temp_c 38.7 °C is above the limit 38.5 °C"),
+        (Metric.SPO2_PCT, 88.4, "spo2_pct 88 % is below the limit 90 %"),
+        # Rounded, these would read as the limit itself: they are shown as measured.
+        (Metric.BODY_TEMP_C, 38.54, "body_temp_c 38.54 °C is above the limit 38.5 °C"),
+        (Metric.SPO2_PCT, 89.6, "spo2_pct 89.6 % is below the limit 90 %"),
+    ],
+)
+def test_the_summary_shows_the_value_rounded_and_the_evidence_as_measured(
+    metric: Metric, value: float, summary: str
+):
+    (found,) = RULE.on_reading(HouseholdState("H001"), reading(metric, value, kind=MONITOR))
+    assert found.summary == summary
+    assert found.evidence["value"] == value
+
+
 def test_other_metrics_are_not_vital_signs():
     assert RULE.on_reading(HouseholdState("H001"), reading(Metric.POWER_W, 5000.0)) == []
 

@@ -113,6 +113,7 @@ def test_the_flow_alert_says_since_when_and_how_much():
     (alert,) = found
     assert alert.evidence["flowing_since"] == T0.isoformat()
     assert (alert.evidence["litres"], alert.evidence["average_lpm"]) == (390.0, 6.0)
+    assert alert.summary == "water flowing without a break for 65 min (390.0 L)"
 
 
 def test_other_readings_say_nothing_about_water():

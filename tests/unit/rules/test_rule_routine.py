@@ -154,7 +154,7 @@ def test_less_than_10_litres_in_12_hours_opens_no_water_use():
         "last_water_use": local(8).isoformat(),
         SPELL_KEY: local(8).isoformat(),
     }
-    assert alert.summary == "0.0 l of water used in 12 h"
+    assert alert.summary == "0.0 L of water used in 12 h"
 
 
 def test_small_uses_that_add_up_to_less_than_10_litres_do_not_count():
