@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 import time
@@ -143,6 +144,18 @@ async def test_wrong_auth_token_is_permanent(fake_twilio: FakeTwilio) -> None:
     assert request.status == 401
     assert not request.auth_ok
     assert fake_twilio.messages == []
+
+
+async def test_sends_to_a_slow_provider_overlap(fake_twilio: FakeTwilio) -> None:
+    fake_twilio.delay_s = 0.3
+    notifier = notifier_for(fake_twilio, timeout_s=2.0)
+    started = time.monotonic()
+
+    await asyncio.gather(*(notifier.send(sms()) for _ in range(4)))
+
+    assert 0.3 <= time.monotonic() - started < 1.0  # four answers in parallel, not one by one
+    assert len(fake_twilio.messages) == 4
+    assert all(r.received_at - started < 0.25 for r in fake_twilio.messages)
 
 
 @pytest.fixture
