@@ -1,4 +1,4 @@
-"""The notification dispatcher: retries, permanent failures, crashes.
+"""The notification dispatcher: critical alerts first, retries, permanent failures, crashes.
 
 A real database, alerts opened by the real alert book, and the real TwilioNotifier talking to
 the fake Twilio API over loopback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -28,16 +29,24 @@ from gateway.models import Finding, FindingAction, Severity
 from gateway.observability import GatewayMetrics
 from gateway.store.database import create_engine, upgrade
 from gateway.store.tables import alert_events, alerts, notifications
-from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio import FakeTwilio, RecordedRequest
 from tests.integration.harness import eventually
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # noon in Shanghai
 HUB_VISITOR = "+8613900000001"
+"""Visits the home whose hub invents devices."""
+KITCHEN_VISITOR = "+8613900000002"
+"""Visits the home whose smoke alarm goes off."""
 HOMES = [
     {
         "id": "H001",
         "elder": {"name": "张桂兰"},
         "visitors": [{"name": "李敏", "phone": HUB_VISITOR}],
+    },
+    {
+        "id": "H002",
+        "elder": {"name": "王秀英"},
+        "visitors": [{"name": "赵磊", "phone": KITCHEN_VISITOR}],
     },
 ]
 
@@ -72,13 +81,13 @@ def twilio(fake: FakeTwilio) -> TwilioNotifier:
 
 
 @contextlib.asynccontextmanager
-async def running(dispatcher: NotificationDispatcher) -> AsyncIterator[None]:
+async def running(dispatcher: NotificationDispatcher, grace_s: float = 10.0) -> AsyncIterator[None]:
     """The dispatcher's workers, sorter and sweeper, stopped the way the gateway stops them."""
     task = asyncio.create_task(dispatcher.run())
     try:
         yield
     finally:
-        await dispatcher.stop()
+        await dispatcher.stop(grace_s)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -93,6 +102,18 @@ def offline(device_id: str, severity: Severity = Severity.MEDIUM) -> Finding:
         action=FindingAction.OPEN,
         ts=NOW,
         summary="device went offline",
+    )
+
+
+def smoke() -> Finding:
+    return Finding(
+        rule_id="smoke_alarm",
+        household_id="H002",
+        device_id="smoke-1",
+        severity=Severity.CRITICAL,
+        action=FindingAction.OPEN,
+        ts=NOW,
+        summary="smoke detected",
     )
 
 
@@ -149,6 +170,103 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+
+
+# --- priority -----------------------------------------------------------------------------------
+
+
+def sms_to(fake: FakeTwilio, phone: str) -> list[RecordedRequest]:
+    return [r for r in fake.requests if r.form.get("To") == phone]
+
+
+async def first_sms_to(fake: FakeTwilio, phone: str) -> RecordedRequest:
+    async def arrived() -> list[RecordedRequest]:
+        return sms_to(fake, phone)
+
+    (request, *_) = await eventually(arrived, within=5.0, interval=0.01)
+    return request
+
+
+async def test_a_smoke_alarm_is_texted_within_a_second_while_2000_lower_messages_drain(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    # A hub inventing 2,000 devices that all go "offline", as in issue 9.
+    storm = await open_alerts(
+        engine,
+        [offline(f"made-up-{n}", Severity.HIGH if n % 2 else Severity.MEDIUM) for n in range(2000)],
+    )
+    fake_twilio.delay_s = 0.03  # a provider answering in 30 ms: the storm takes seconds to drain
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio))
+    async with running(dispatcher):
+        dispatcher.submit(storm)
+        await asyncio.to_thread(fake_twilio.wait_for_requests, 100, 20.0)  # workers are busy
+        (alarm,) = await open_alerts(engine, [smoke()])
+        submitted = time.monotonic()
+        dispatcher.submit([alarm])
+
+        request = await first_sms_to(fake_twilio, KITCHEN_VISITOR)
+
+    assert request.received_at - submitted < 1.0
+    arrived_before = [
+        r for r in sms_to(fake_twilio, HUB_VISITOR) if r.received_at < request.received_at
+    ]
+    assert len(arrived_before) < 1000, "the storm was still draining"
+    assert (await notification(engine, alarm))["status"] == "sent"
+
+
+async def test_retries_waiting_in_backoff_do_not_hold_up_a_smoke_alarm(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    lower = await open_alerts(engine, [offline(f"door-{n}") for n in range(4)])
+    fake_twilio.fail_next(4, status=503)
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio), workers=4, backoff_s=30.0)
+    # A short grace: the workers are still waiting to retry when the test ends.
+    async with running(dispatcher, grace_s=0.2):
+        dispatcher.submit(lower)
+        await asyncio.to_thread(fake_twilio.wait_for_requests, 4, 5.0)
+        (alarm,) = await open_alerts(engine, [smoke()])
+        submitted = time.monotonic()
+        dispatcher.submit([alarm])
+
+        request = await first_sms_to(fake_twilio, KITCHEN_VISITOR)
+
+    assert request.received_at - submitted < 1.0
+    assert sms_to(fake_twilio, HUB_VISITOR) == fake_twilio.requests[:4]  # never retried yet
+    assert {(await notification(engine, nid))["status"] for nid in lower} == {"sending"}
+
+
+async def test_after_a_restart_critical_rows_go_first_even_past_a_full_queue(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    backlog = await open_alerts(engine, [offline(f"made-up-{n}") for n in range(30)])
+    (alarm,) = await open_alerts(engine, [smoke()])  # the newest row: last by id
+    fake_twilio.delay_s = 0.02
+    # Nothing submitted: the gateway restarted, and its first sweep finds 31 rows for 10 places.
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio), queue_size=10, workers=1)
+    async with running(dispatcher):
+        await asyncio.to_thread(fake_twilio.wait_for_requests, 3, 5.0)
+
+    first = [r.form["To"] for r in fake_twilio.requests[:2]]
+    assert KITCHEN_VISITOR in first
+    assert (await notification(engine, alarm))["status"] == "sent"
+    assert (await notification(engine, backlog[-1]))["status"] == "pending"
+
+
+async def test_lower_messages_go_high_then_medium_then_low(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    severities = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.MEDIUM]
+    ids = await open_alerts(engine, [offline(f"d{n}", s) for n, s in enumerate(severities)])
+    bodies = {
+        (await notification(engine, nid))["body"]: s for nid, s in zip(ids, severities, strict=True)
+    }
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio), workers=1)
+    async with running(dispatcher):
+        dispatcher.submit(ids)
+        await asyncio.to_thread(fake_twilio.wait_for_requests, 4, 5.0)
+
+    sent = [bodies[r.form["Body"]] for r in fake_twilio.requests]
+    assert sent == [Severity.HIGH, Severity.MEDIUM, Severity.MEDIUM, Severity.LOW]
 
 
 # --- retry, permanent failure, crash --------------------------------------------------------------
