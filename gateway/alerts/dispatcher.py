@@ -1,5 +1,7 @@
-"""Sends pending notifications: claim -> send (retry with backoff) -> record.
+"""Sends pending notifications: sort into lanes -> claim -> send (retry with backoff) -> record.
 
+Submitted ids are sorted into lanes by their alert's severity (one query per batch): critical
+ones have workers of their own, so no backlog of lower ones can delay them (see `lanes`).
 A notification row is claimed before it is sent (so two workers or two gateways never send
 the same one), and its outcome is written only after the provider has answered. A row whose
 `not_before` is still to come (quiet hours) is neither claimed nor swept: it stays pending, and
@@ -17,9 +19,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.alerts.lanes import Lane, Lanes, severity_rank
 from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage, SendError
 from gateway.clock import Clock
-from gateway.models import AlertStatus
+from gateway.models import AlertStatus, Severity
 from gateway.observability import GatewayMetrics
 from gateway.privacy import mask_phone
 from gateway.store.alerts import add_event
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 # A claim older than this belongs to a process that died mid-send; the message is sent again,
 # because a duplicate SMS is better than a lost one.
 STALE_CLAIM = timedelta(minutes=5)
+# Submitted ids looked up in one query, at most this many at a time.
+SORT_BATCH = 500
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -45,6 +50,7 @@ class NotificationDispatcher:
         attempts: int = 3,
         backoff_s: float = 2.0,
         workers: int = 4,
+        urgent_workers: int = 2,
         sweep_interval_s: float = 15.0,
         queue_size: int = 10_000,
         sleep: Sleep = asyncio.sleep,
@@ -56,10 +62,13 @@ class NotificationDispatcher:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.workers = workers
+        self.urgent_workers = urgent_workers
         self.sweep_interval_s = sweep_interval_s
         self.sleep = sleep
-        # When the queue is full the rows stay pending and the next sweep picks them up.
+        # Submitted ids, until their lane is known. When this queue or a lane is full the rows
+        # stay pending and the next sweep picks them up.
         self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=queue_size)
+        self.lanes = Lanes(queue_size)
         self._closing = False
         self._busy = 0
         self._idle = asyncio.Event()
@@ -84,22 +93,42 @@ class NotificationDispatcher:
             await asyncio.wait_for(self._idle.wait(), grace_s)
 
     async def run(self) -> None:
-        """Deliver until cancelled: worker tasks plus a periodic sweep of pending rows."""
+        """Deliver until cancelled: sorting into lanes, workers per lane and a periodic sweep."""
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._sorter(), name="notify-sorter")
+            for n in range(self.urgent_workers):
+                group.create_task(self._worker(Lane.URGENT), name=f"notify-urgent-{n}")
             for n in range(self.workers):
-                group.create_task(self._worker(), name=f"notify-worker-{n}")
+                group.create_task(self._worker(Lane.NORMAL), name=f"notify-worker-{n}")
             group.create_task(self._sweeper(), name="notify-sweeper")
 
     async def sweep(self) -> None:
-        """Queue every notification that is due: pending, or claimed by a process that died."""
+        """Submit every notification that is due: pending, or claimed by a process that died."""
+        # The most severe first: when the backlog is larger than the queue, critical ones get in.
         async with self.engine.connect() as conn:
             ids = await conn.scalars(
                 sa.select(notifications.c.id)
+                .join(alerts, alerts.c.id == notifications.c.alert_id)
                 .where(_due(self.clock.now()))
-                .order_by(notifications.c.id)
+                .order_by(severity_rank(alerts.c.severity), notifications.c.id)
                 .limit(self.queue.maxsize)
             )
-            self.submit(ids.all())
+            # Those already waiting in a lane would only fill the queue new submissions use.
+            self.submit(nid for nid in ids if not self.lanes.holds(nid))
+
+    async def _sort(self, notification_ids: list[int]) -> None:
+        """Put each of these notifications that is due in its lane, by its alert's severity."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(notifications.c.id, alerts.c.severity)
+                .join(alerts, alerts.c.id == notifications.c.alert_id)
+                .where(notifications.c.id.in_(notification_ids), _due(self.clock.now()))
+                .order_by(severity_rank(alerts.c.severity), notifications.c.id)
+            )
+            due = result.all()
+        left = [row.id for row in due if not self.lanes.put(row.id, Severity(row.severity))]
+        if left:
+            log.warning("notification lane full; %s of them wait for the next sweep", len(left))
 
     async def deliver(self, notification_id: int) -> None:
         """Claim, send with retries, and record one notification."""
@@ -137,9 +166,26 @@ class NotificationDispatcher:
                 await self._record_success(notification_id, delivery, attempt, message)
                 return
 
-    async def _worker(self) -> None:
+    async def _sorter(self) -> None:
         while True:
-            nid = await self.queue.get()
+            batch = [await self.queue.get()]
+            while len(batch) < SORT_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                if not self._closing:  # else still pending in the database: the next start
+                    with self._working():
+                        await self._sort(batch)
+            except Exception:
+                # The database may be down; the rows stay pending and are swept later.
+                log.exception("could not sort notifications %s...; will retry", batch[0])
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _worker(self, lane: Lane) -> None:
+        # One lane only: an urgent worker is never busy with, or waiting behind, lower work.
+        while True:
+            nid = await self.lanes.take(lane)
             if self._closing:
                 continue  # still pending in the database: the next start sends it
             try:
@@ -148,8 +194,6 @@ class NotificationDispatcher:
             except Exception:
                 # The database may be down; the row stays pending/claimed and is swept later.
                 log.exception("could not deliver notification %s; will retry", nid)
-            finally:
-                self.queue.task_done()
 
     async def _sweeper(self) -> None:
         while True:

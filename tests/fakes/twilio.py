@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -61,6 +62,8 @@ class RecordedRequest:
     raw_body: bytes
     status: int
     """What the fake answered."""
+    received_at: float
+    """`time.monotonic()` when the request arrived, before any `delay_s`."""
 
 
 class FakeTwilio:
@@ -72,10 +75,13 @@ class FakeTwilio:
         auth_token: str = DEFAULT_AUTH_TOKEN,
         *,
         port: int = 0,
+        delay_s: float = 0.0,
         on_request: Callable[[RecordedRequest], None] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.delay_s = delay_s
+        """How long each answer takes, like a real provider's response time (may be changed)."""
         self._on_request = on_request
         self._requests: list[RecordedRequest] = []
         self._failures: list[tuple[int, int, str | None]] = []
@@ -203,6 +209,7 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self._handle()
 
         def _handle(self) -> None:
+            received_at = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             path = urlsplit(self.path).path
@@ -223,8 +230,11 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                     headers=dict(self.headers.items()),
                     raw_body=raw,
                     status=status,
+                    received_at=received_at,
                 )
             )
+            if fake.delay_s > 0:
+                time.sleep(fake.delay_s)  # each request has its own thread: answers overlap
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -328,8 +338,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8990, help="0 picks a free port")
     parser.add_argument("--sid", default=DEFAULT_ACCOUNT_SID, help="account SID to accept")
     parser.add_argument("--token", default=DEFAULT_AUTH_TOKEN, help="auth token to accept")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="time to answer a request")
     args = parser.parse_args(argv)
-    with FakeTwilio(args.sid, args.token, port=args.port, on_request=_print_request) as fake:
+    with FakeTwilio(
+        args.sid,
+        args.token,
+        port=args.port,
+        delay_s=args.delay_ms / 1000,
+        on_request=_print_request,
+    ) as fake:
         print(f"fake Twilio for {args.sid} at {fake.base_url} (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -143,6 +145,34 @@ async def test_wrong_auth_token_is_permanent(fake_twilio: FakeTwilio) -> None:
     assert request.status == 401
     assert not request.auth_ok
     assert fake_twilio.messages == []
+
+
+async def test_sends_to_a_slow_provider_overlap(fake_twilio: FakeTwilio) -> None:
+    fake_twilio.delay_s = 0.3
+    notifier = notifier_for(fake_twilio, timeout_s=2.0)
+    started = time.monotonic()
+
+    await asyncio.gather(*(notifier.send(sms()) for _ in range(4)))
+
+    assert 0.3 <= time.monotonic() - started < 1.0  # four answers in parallel, not one by one
+    assert len(fake_twilio.messages) == 4
+    assert all(r.received_at - started < 0.25 for r in fake_twilio.messages)
+
+
+async def test_a_send_does_not_wait_for_a_thread_of_the_event_loops_default_pool(
+    fake_twilio: FakeTwilio,
+) -> None:
+    # Other blocking work (the MQTT reader waits there) may hold every thread of that pool.
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    blockers = [loop.run_in_executor(None, release.wait, 5.0) for _ in range(40)]
+    try:
+        delivery = await asyncio.wait_for(notifier_for(fake_twilio).send(sms()), 2.0)
+    finally:
+        release.set()
+        await asyncio.gather(*blockers)
+
+    assert delivery.status == "queued"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -31,6 +32,11 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _XML_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Twilio's error messages quote the number ("The 'To' number +86... is not valid"), in any format.
 _PHONE_LIKE = re.compile(r"\+?\d[\d \-]{5,}\d")
+# A send holds a thread for as long as Twilio takes to answer. The event loop's default pool
+# (CPU count + 4 threads) is shared with the MQTT reader, so with every normal worker waiting on
+# Twilio a smoke alarm's second SMS would wait there for a thread. Threads start only when
+# needed; the dispatcher's workers bound how many sends run at once.
+_SEND_THREADS = 32
 
 
 def voice_twiml(body: str) -> str:
@@ -64,11 +70,13 @@ class TwilioNotifier:
         self._client.region = None
         # Messages and Calls both live under the "api" domain, which resolves URLs per request.
         self._client.api.base_url = settings.api_base_url
+        self._threads = ThreadPoolExecutor(_SEND_THREADS, thread_name_prefix="twilio-send")
 
     async def send(self, message: OutboundMessage) -> Delivery:
         """Hand one message to Twilio; raise RetryableSendError or PermanentSendError."""
         try:
-            resource = await asyncio.to_thread(self._create, message)
+            loop = asyncio.get_running_loop()
+            resource = await loop.run_in_executor(self._threads, self._create, message)
         except TwilioRestException as exc:
             # `from None`: the original exception quotes the full number and would reach logs.
             raise _classify(exc, message) from None
