@@ -113,6 +113,11 @@ class DeviceOffline:
         if last_will:
             if grouped:
                 return []  # one of the silent devices, already on the household's alert
+            down = self._down(state, reading)
+            if len(down) >= self.config.group_min_devices:
+                # A hub's bridge reports all its devices offline at once (its coordinator
+                # failed): one alert about the household, not one each.
+                return self._together(state, reading.ts, down)
             view = state.devices.get(reading.device_id, DeviceView(kind=reading.kind))
             severity = self._severity(view)
             summary = "device went offline"
@@ -178,6 +183,22 @@ class DeviceOffline:
                 continue
             out.append(_Overdue(device_id, view, summary, silent, allowed, spell))
         return out
+
+    def _down(self, state: HouseholdState, last_will: Reading) -> list[_Overdue]:
+        """The household's devices down now: this one, those whose last word was a last will,
+        and those silent for too long."""
+        down = {o.device_id: o for o in self._overdue(state, last_will.ts)}
+        views = dict(state.devices)
+        views.setdefault(last_will.device_id, DeviceView(kind=last_will.kind))
+        for device_id, view in views.items():
+            said_offline = view.values.get(Metric.ONLINE) is False and device_id not in down
+            if device_id == last_will.device_id or said_offline:
+                since = view.last_seen or last_will.ts
+                silent = last_will.ts - since
+                spell = since.isoformat()
+                o = _Overdue(device_id, view, "went offline", silent, allowed_silence(view), spell)
+                down[device_id] = o
+        return list(down.values())
 
     def _alone(self, state: HouseholdState, now: datetime, o: _Overdue) -> Finding:
         return Finding(

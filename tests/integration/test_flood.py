@@ -42,8 +42,9 @@ async def core(database_url: str, unique_id: str) -> AsyncIterator[Core]:
     await core.close()
 
 
-def message(topic: str, payload: dict[str, Any], at: datetime) -> InboundMessage:
-    return InboundMessage(topic, json.dumps(payload).encode(), 1, 1, False, at)
+def message(topic: str, payload: dict[str, Any] | str, at: datetime) -> InboundMessage:
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return InboundMessage(topic, data.encode(), 1, 1, False, at)
 
 
 async def select(core: Core, query: sa.Select[Any]) -> list[dict[str, Any]]:
@@ -102,3 +103,17 @@ async def test_an_alarm_from_a_device_over_the_quota_still_opens(core: Core, uni
     core.device_installed(device)
     again = await core.pipeline.process([message(topic, {"battery_pct": 90}, T0)])
     assert (again.readings, again.dead_letters) == (1, [])
+
+
+async def test_a_hub_reporting_made_up_devices_offline_is_two_alerts_not_thousands(
+    core: Core, unique_id: str
+):
+    statuses = [
+        message(f"{unique_id}/homes/H001/made-up-{n}/status", "offline", T0) for n in range(2000)
+    ]
+    for start in range(0, len(statuses), 500):
+        await core.pipeline.process(statuses[start : start + 500])
+    opened = await select(core, sa.select(alerts))
+    # The first device's last will, then the household's alert for all that follow.
+    assert sorted(a["device_id"] for a in opened) == ["*", "made-up-0"]
+    assert len(await select(core, sa.select(notifications))) == 2

@@ -208,3 +208,15 @@ def test_a_household_alert_closed_by_a_person_does_not_come_back_for_the_same_si
 
 def _at(metric: Metric, value: ReadingValue, device: str, ts: datetime) -> Reading:
     return Reading("H001", device, None, metric, value, None, ts)
+
+
+def test_last_wills_arriving_together_are_one_alert_about_the_household():
+    # Zigbee2MQTT reports every device offline when its coordinator fails.
+    engine = silent_home(*METERS, ("smoke-1", DeviceKind.SMOKE_DETECTOR))
+    at = T0 + timedelta(minutes=5)
+    (first,) = book(engine, engine.on_reading(_at(Metric.ONLINE, False, "water-1", at)))
+    assert first.device_id == "water-1"
+    (together,) = book(engine, engine.on_reading(_at(Metric.ONLINE, False, "power-1", at)))
+    assert together.device_id == "*"
+    assert together.evidence["devices"] == "power-1, water-1"
+    assert book(engine, engine.on_reading(_at(Metric.ONLINE, False, "smoke-1", at))) == []
