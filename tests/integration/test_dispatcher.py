@@ -119,7 +119,7 @@ def smoke() -> Finding:
 
 async def open_alerts(engine: AsyncEngine, findings: list[Finding]) -> list[int]:
     """Open an alert per finding, as the pipeline does; the ids of the notifications queued."""
-    book = AlertBook(ManualClock(NOW), "zh", ZoneInfo("Asia/Shanghai"))
+    book = AlertBook(engine, ManualClock(NOW), "zh", ZoneInfo("Asia/Shanghai"))
     async with engine.begin() as conn:
         applied = await book.apply(conn, findings)
     return applied.notification_ids
