@@ -1,0 +1,66 @@
+"""The API as `Gateway.run` serves it: a real listening socket on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import statistics
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.alerts.notifiers.console import ConsoleNotifier
+from gateway.app import Gateway
+from tests.integration.harness import isolated_settings
+
+TOKEN = "server-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def served(sqlite_url: str, unique_id: str) -> AsyncIterator[Gateway]:
+    # No broker answers on port 1: ingest keeps retrying in the background, the API serves.
+    settings = isolated_settings(
+        "mqtt://127.0.0.1:1", sqlite_url, unique_id, http={"host": "127.0.0.1", "port": 0}
+    )
+    gateway = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
+    await gateway.prepare()
+    stop = asyncio.Event()
+    task = asyncio.create_task(gateway.run(stop, admin_token=TOKEN))
+    try:
+        for _ in range(200):
+            if gateway.http is not None and gateway.http.started:
+                break
+            await asyncio.sleep(0.02)
+        assert gateway.http is not None, "the API did not start"
+        assert gateway.http.started, "the API did not start"
+        yield gateway
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await gateway.close()
+
+
+async def test_a_kept_alive_connection_answers_without_the_delayed_ack_stall(served: Gateway):
+    # Nagle's algorithm holds a response's body until the client acknowledges its headers, and
+    # the client delays that ACK by ~40 ms: on a kept-alive connection (browsers, httpx) every
+    # request then takes ~40 ms, unless the server sets TCP_NODELAY on the accepted socket.
+    url = f"http://127.0.0.1:{served.http_port}/api/households"
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(limits=limits) as client:
+        assert (await client.get(url, headers=AUTH)).status_code == 200  # connect, warm up
+        round_trips = []
+        for _ in range(20):
+            started = time.perf_counter()
+            response = await client.get(url, headers=AUTH)
+            round_trips.append(time.perf_counter() - started)
+            assert response.status_code == 200
+        assert served.http is not None
+        [connection] = served.http.server_state.connections  # the one kept-alive connection
+        accepted = connection.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    median_ms = statistics.median(round_trips) * 1000
+    assert median_ms < 15, f"median round trip {median_ms:.1f} ms on a kept-alive connection"
