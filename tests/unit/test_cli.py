@@ -1,0 +1,29 @@
+"""`iot-gateway` start-up refusals: one line on stderr and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    for name in [n for n in os.environ if n.startswith("GATEWAY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+
+
+@pytest.mark.parametrize("token", ["admin", "change-me", "short-token"])
+def test_run_refuses_a_placeholder_or_short_admin_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], token: str
+):
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", token)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("iot-gateway: configuration error: admin_token (GATEWAY_ADMIN_TOKEN)")
+    assert err.count("\n") == 1
