@@ -20,6 +20,7 @@ from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
+from gateway.store.database import DatabaseUnusable
 
 log = logging.getLogger("gateway")
 
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RulesConfigError) as exc:
         print(f"iot-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    except StartupError as exc:
+    except (StartupError, DatabaseUnusable) as exc:
         print(f"iot-gateway: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

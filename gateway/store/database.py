@@ -15,13 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnusable(Exception):
+    """The configured database cannot be used; the message says why in one line."""
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; for SQLite, the file's folder is created and WAL mode switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = parsed.render_as_string(hide_password=True)
+            raise DatabaseUnusable(
+                f"cannot use the database {where}: cannot create folder "
+                f"{exc.filename or folder}: {exc.strerror or exc}"
+            ) from None
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

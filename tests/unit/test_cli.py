@@ -27,3 +27,18 @@ def test_run_refuses_a_placeholder_or_short_admin_token(
     err = capsys.readouterr().err
     assert err.startswith("iot-gateway: configuration error: admin_token (GATEWAY_ADMIN_TOKEN)")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["run"], ["db", "upgrade"]])
+def test_a_database_folder_that_cannot_be_created_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+):
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "cli-test-token-0123456789")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", "sqlite+aiosqlite:////proc/nope/x.db")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "iot-gateway: cannot use the database sqlite+aiosqlite:////proc/nope/x.db: "
+        "cannot create folder /proc/nope: "
+    )
+    assert err.count("\n") == 1
