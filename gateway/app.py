@@ -296,6 +296,9 @@ class Gateway:
                         host=self.settings.http.host,
                         port=self.settings.http.port,
                         log_level="warning",
+                        # uvicorn's loggers then propagate to the CLI's handlers, which mask
+                        # personal data, instead of getting unfiltered handlers of their own.
+                        log_config=None,
                         lifespan="off",
                     )
                 )

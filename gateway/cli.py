@@ -19,6 +19,7 @@ from gateway.clock import EventClock
 from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
+from gateway.privacy import PersonalDataFilter
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
 from gateway.store.database import DatabaseUnusable
 
@@ -120,10 +121,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    # On the handler, not a logger: every record written, the gateway's or a library's
+    # (uvicorn's, SQLAlchemy's), has its phone and ID numbers masked on the way out.
+    handler.addFilter(PersonalDataFilter())
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
     # One line per HTTP request to Twilio is noise at INFO; failures are logged by the dispatcher.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import socket
 import statistics
 import time
@@ -64,3 +65,21 @@ async def test_a_kept_alive_connection_answers_without_the_delayed_ack_stall(ser
         assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     median_ms = statistics.median(round_trips) * 1000
     assert median_ms < 15, f"median round trip {median_ms:.1f} ms on a kept-alive connection"
+
+
+async def test_uvicorn_logs_reach_the_gateways_masking_handlers(served: Gateway):
+    # The CLI's handlers sit on the root logger; uvicorn's own logging config would give its
+    # loggers handlers of their own, which never see the masking filter.
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.http_port)
+        writer.write(b"NOT HTTP AT ALL +8613912345678\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # uvicorn answers 400 and closes
+        writer.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert any(r.name == "uvicorn.error" and "Invalid HTTP request" in r.msg for r in seen)

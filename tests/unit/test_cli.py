@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,24 @@ def test_a_database_folder_that_cannot_be_created_is_one_line(
         "cannot create folder /proc/nope: "
     )
     assert err.count("\n") == 1
+
+
+def test_the_cli_masks_phones_and_ids_in_every_loggers_output():
+    program = """
+import logging
+from gateway.cli import _setup_logging
+_setup_logging("INFO")
+logging.getLogger("uvicorn.error").warning("peer sent +8613912345678")
+try:
+    raise RuntimeError("citizen 11010519491231002X")
+except RuntimeError:
+    logging.getLogger("sqlalchemy.engine").exception("insert of %s failed", "13800000000")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "uvicorn.error: peer sent +86139****5678" in result.stderr
+    assert "sqlalchemy.engine: insert of 138****0000 failed" in result.stderr
+    assert "RuntimeError: citizen 110105***********X" in result.stderr
+    for whole in ("13912345678", "13800000000", "11010519491231002X"):
+        assert whole not in result.stderr
