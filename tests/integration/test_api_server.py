@@ -83,3 +83,27 @@ async def test_uvicorn_logs_reach_the_gateways_masking_handlers(served: Gateway)
     finally:
         logging.getLogger().removeHandler(handler)
     assert any(r.name == "uvicorn.error" and "Invalid HTTP request" in r.msg for r in seen)
+
+
+async def head_of_response(port: int, request_head: bytes, first_chunk: bytes) -> bytes:
+    """Send a request's head and the first bytes of its body; return the response's head.
+
+    The rest of the announced body is never sent: an answer proves the server did not wait.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request_head + first_chunk)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+
+
+async def test_a_big_unauthenticated_post_is_refused_before_its_body_arrives(served: Gateway):
+    assert served.http_port is not None
+    head = (
+        b"POST /api/households HTTP/1.1\r\nHost: gateway\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
+    )
+    response = await head_of_response(served.http_port, head, b'{"id": "' + b"x" * 1000)
+    assert response.startswith(b"HTTP/1.1 401 ")

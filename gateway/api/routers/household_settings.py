@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
+from gateway.api.auth import Principal
+from gateway.api.deps import Context, CurrentUser, ReadConn
 from gateway.care.households import get_household
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.settings import RulesOverrideError, effective_rules

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
+from gateway.api.auth import Principal
+from gateway.api.deps import Context, CurrentUser, ReadConn
 from gateway.care.households import (
     Address,
     Contact,
