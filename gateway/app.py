@@ -19,7 +19,7 @@ from gateway.alerts.book import AlertBook, AlertChange
 from gateway.alerts.dispatcher import NotificationDispatcher
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
+from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
 from gateway.care.households import get_household, household_zones
@@ -292,7 +292,10 @@ class Gateway:
                 self.http_port = sock.getsockname()[1]
                 self.http = _QuietServer(
                     uvicorn.Config(
-                        create_api(self.api_context(admin_token)),
+                        create_api(
+                            self.api_context(admin_token),
+                            ApiOptions(max_body_bytes=self.settings.http.max_body_bytes),
+                        ),
                         host=self.settings.http.host,
                         port=self.settings.http.port,
                         log_level="warning",

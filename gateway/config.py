@@ -104,6 +104,8 @@ class DatabaseSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API reads; larger ones get 413 (routes may allow less)."""
 
 
 class TwilioSettings(_Section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -13,7 +15,14 @@ OPEN_PATHS = frozenset({"/api/health"})
 """Paths under /api/ that need no token."""
 
 
-def create_api(context: ApiContext) -> FastAPI:
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body read; a route may allow less (rule overrides: 16 KB)."""
+
+
+def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAPI:
+    options = options or ApiOptions()
     api = FastAPI(
         title="Care gateway",
         summary="Remote monitoring of elders' homes: households, devices, alerts.",
@@ -21,9 +30,14 @@ def create_api(context: ApiContext) -> FastAPI:
         middleware=[Middleware(BearerGate, context=context, open_paths=OPEN_PATHS)],
     )
     api.state.context = context
-    api.include_router(health.router)
-    api.include_router(households.router)
-    api.include_router(household_settings.router)
-    api.include_router(alerts.router)
-    api.include_router(dead_letters.router)
+    # Limits apply as a body is received: one announced larger is refused before it is read,
+    # one streamed (chunked) is cut at the limit. Only routes read bodies, and all are here.
+    for router in (
+        health.router,
+        households.router,
+        household_settings.router,
+        alerts.router,
+        dead_letters.router,
+    ):
+        api.include_router(router, max_body_size=options.max_body_bytes)
     return api

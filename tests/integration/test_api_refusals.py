@@ -7,15 +7,16 @@ a generator is read by the app only as far as it asks, so a test sees how much w
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
+from gateway.api.app import ApiOptions, create_api
 from gateway.app import Gateway
-from tests.integration.harness import isolated_settings
+from tests.integration.harness import HOUSEHOLD, isolated_settings
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -87,3 +88,39 @@ async def test_unknown_paths_say_nothing_to_strangers(client: httpx.AsyncClient)
     assert (await client.get("/api/nothing-here", headers=AUTH)).status_code == 404
     assert (await client.get("/nothing-here")).status_code == 404
     assert (await client.get("/api/health")).status_code in (200, 503)
+
+
+# --- body size ----------------------------------------------------------------------------------
+
+
+async def test_a_body_announced_larger_than_the_limit_is_refused_unread(client: httpx.AsyncClient):
+    body = Body(800)
+    headers = {**AUTH, **JSON, "Content-Length": str(800 * 65536)}
+    response = await client.post("/api/households", content=body, headers=headers)
+    assert response.status_code == 413
+    assert body.read == 0
+
+
+async def test_a_streamed_body_is_cut_at_the_limit(client: httpx.AsyncClient):
+    body = Body(800)  # chunked: no length announced
+    response = await client.post("/api/households", content=body, headers={**AUTH, **JSON})
+    assert response.status_code == 413
+    assert body.read <= 17  # 1 MiB and the chunk that crossed it; not 50 MiB
+
+
+async def test_the_limit_is_configurable(gateway: Gateway):
+    app = create_api(gateway.api_context(TOKEN), ApiOptions(max_body_bytes=2048))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        padded = b" " * 2048 + json.dumps(HOUSEHOLD).encode()  # valid JSON, over the limit
+        response = await client.post("/api/households", content=padded, headers={**AUTH, **JSON})
+        assert response.status_code == 413
+        created = await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)
+        assert created.status_code == 201
+
+
+async def test_rule_overrides_keep_their_own_smaller_limit(client: httpx.AsyncClient):
+    assert (await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)).status_code == 201
+    overrides = {"no_water_use": {"window_h": 16, "x": "a" * 20_000}}  # 20 KB of 1 MiB
+    response = await client.put("/api/households/H001/rules", json=overrides, headers=AUTH)
+    assert response.status_code == 413

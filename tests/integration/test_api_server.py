@@ -107,3 +107,14 @@ async def test_a_big_unauthenticated_post_is_refused_before_its_body_arrives(ser
     )
     response = await head_of_response(served.http_port, head, b'{"id": "' + b"x" * 1000)
     assert response.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_a_body_announced_too_large_is_refused_before_it_arrives(served: Gateway):
+    assert served.http_port is not None
+    head = (
+        b"POST /api/households HTTP/1.1\r\nHost: gateway\r\n"
+        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
+    )
+    response = await head_of_response(served.http_port, head, b'{"id": "' + b"x" * 1000)
+    assert response.startswith(b"HTTP/1.1 413 ")
