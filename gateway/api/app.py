@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.middleware import Middleware
 
 from gateway.api.context import ApiContext
+from gateway.api.errors import InternalErrors, validation_failed
 from gateway.api.gate import BearerGate
 from gateway.api.routers import alerts, dead_letters, health, household_settings, households
 
@@ -27,7 +29,11 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         title="Care gateway",
         summary="Remote monitoring of elders' homes: households, devices, alerts.",
         version="0.1.0",
-        middleware=[Middleware(BearerGate, context=context, open_paths=OPEN_PATHS)],
+        middleware=[
+            Middleware(InternalErrors),
+            Middleware(BearerGate, context=context, open_paths=OPEN_PATHS),
+        ],
+        exception_handlers={RequestValidationError: validation_failed},
     )
     api.state.context = context
     # Limits apply as a body is received: one announced larger is refused before it is read,

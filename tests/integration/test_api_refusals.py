@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import ApiOptions, create_api
@@ -124,3 +127,82 @@ async def test_rule_overrides_keep_their_own_smaller_limit(client: httpx.AsyncCl
     overrides = {"no_water_use": {"window_h": 16, "x": "a" * 20_000}}  # 20 KB of 1 MiB
     response = await client.put("/api/households/H001/rules", json=overrides, headers=AUTH)
     assert response.status_code == 413
+
+
+# --- JSON and validation errors -----------------------------------------------------------------
+
+
+def routes_with_a_body(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every route that takes a JSON body, with its path filled in."""
+    filled = {"household_id": "H001", "device_id": "smoke-1", "alert_id": "1", "away_id": "1"}
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                found.append((method.upper(), path.format(**filled)))
+    return found
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_non_finite_numbers_are_refused_by_every_route_with_a_body(
+    client: httpx.AsyncClient, gateway: Gateway, literal: str
+):
+    assert (await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)).status_code == 201
+    routes = routes_with_a_body(create_api(gateway.api_context(TOKEN)))
+    assert len(routes) >= 6
+    for method, path in routes:
+        body = f'{{"note": "NaN in a string is fine", "value": {literal}}}'
+        response = await client.request(method, path, content=body, headers={**AUTH, **JSON})
+        assert response.status_code == 422, (method, path, response.text)
+        [error] = response.json()["detail"]
+        assert error == {
+            "loc": ["body", body.index(literal, 20)],
+            "msg": f"JSON decode error: {literal} is not allowed: numbers must be finite",
+            "type": "json_invalid",
+        }
+
+
+async def test_malformed_json_is_a_422_that_names_the_place(client: httpx.AsyncClient):
+    response = await client.post("/api/households", content='{"id": }', headers={**AUTH, **JSON})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", 7], "msg": "JSON decode error: Expecting value", "type": "json_invalid"}
+    ]
+    deep = "[" * 5_000 + "]" * 5_000
+    nested = await client.post("/api/households", content=deep, headers={**AUTH, **JSON})
+    assert nested.status_code == 422
+
+
+async def test_validation_errors_do_not_echo_what_was_sent(client: httpx.AsyncClient):
+    body = {
+        **HOUSEHOLD,
+        "elder": {"name": "张桂兰", "phone": "call 13912345678", "id_card": "11010519491231002X"},
+    }
+    response = await client.post("/api/households", json=body, headers=AUTH)
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert {tuple(e["loc"]) for e in errors} == {
+        ("body", "elder", "phone"),
+        ("body", "elder", "id_card"),
+    }
+    assert all(set(e) == {"loc", "msg", "type"} for e in errors)
+    for sent in ("13912345678", "11010519491231002X", "张桂兰", "某村"):
+        assert sent not in response.text
+
+
+async def test_a_failure_inside_a_route_is_a_500_that_logs_no_personal_data(
+    client: httpx.AsyncClient, gateway: Gateway, caplog: pytest.LogCaptureFixture
+):
+    async with gateway.db.begin() as conn:
+        await conn.execute(sa.text("DROP TABLE contacts"))  # the insert of the contacts fails
+    with caplog.at_level(logging.ERROR):
+        response = await client.post("/api/households", json=HOUSEHOLD, headers=AUTH)
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error"}
+    assert [r.levelname for r in caplog.records if r.name == "gateway.api.errors"] == ["ERROR"]
+    logged = caplog.text
+    assert "POST /api/households failed: OperationalError" in logged
+    assert "no such table: contacts" in logged
+    assert "households.py" in logged  # where it happened
+    for sent in ("+8613900000000", "13900000000", "李敏", "王强", "3组12号", "INSERT"):
+        assert sent not in logged, sent

@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from gateway.alerts.book import AlertNotFound, TransitionRefused
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
@@ -21,7 +22,7 @@ from gateway.store.alerts import (
     list_alerts,
 )
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], route_class=StrictJsonRoute)
 
 
 class AlertOut(BaseModel):

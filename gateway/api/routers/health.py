@@ -10,10 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.api.deps import Context
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.models import Severity
 from gateway.store.alerts import open_counts_by_severity
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 
 
 class Component(BaseModel):

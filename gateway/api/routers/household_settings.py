@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.strict_json import StrictJsonRoute, loads_finite
 from gateway.care.households import get_household
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.settings import RulesOverrideError, effective_rules
@@ -28,7 +28,9 @@ from gateway.store.rule_settings import (
     put_overrides,
 )
 
-router = APIRouter(prefix="/api/households", tags=["household settings"])
+router = APIRouter(
+    prefix="/api/households", tags=["household settings"], route_class=StrictJsonRoute
+)
 
 MAX_OVERRIDES_BYTES = 16 * 1024
 """Overrides of every table of rules.toml fit in about 1.5 KB; more is not a setting."""
@@ -132,24 +134,12 @@ def _differences(
     return out
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range")
-    return number
-
-
 async def _overrides_body(request: Request) -> Any:
-    """The request's JSON (the route's limit stops it at MAX_OVERRIDES_BYTES)."""
-    body = await request.body()
+    """The request's JSON, whatever its content type (the route's limit caps its size)."""
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise _invalid(["body"], f"not valid JSON: {exc}", "json_invalid") from None
+        return loads_finite(await request.body())
+    except json.JSONDecodeError as exc:
+        raise _invalid(["body", exc.pos], f"JSON decode error: {exc.msg}", "json_invalid") from None
 
 
 _OVERRIDES_SCHEMA = {

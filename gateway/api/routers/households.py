@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.care.households import (
     Address,
     Contact,
@@ -26,7 +27,7 @@ from gateway.store.alerts import list_alerts
 from gateway.store.readings import DeviceRecord, device_states, list_devices
 from gateway.store.readings import install_device as store_device
 
-router = APIRouter(prefix="/api/households", tags=["households"])
+router = APIRouter(prefix="/api/households", tags=["households"], route_class=StrictJsonRoute)
 
 
 class ContactOut(BaseModel):
