@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, authenticate
 from gateway.api.context import ApiContext
 from gateway.api.gate import PRINCIPAL, UNAUTHORIZED
+
+MAX_ROW_ID = 2**31 - 1
+"""Row ids (alerts, away periods) are 32-bit integers in PostgreSQL: a larger id in a request
+is refused with 422 before it reaches the database, where it would be a 500."""
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+HouseholdKey = Annotated[str, Path(min_length=1, max_length=64)]
+"""A household id in a path: as long as the database column at most."""
 
 
 def get_context(request: Request) -> ApiContext:

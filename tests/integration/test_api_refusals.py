@@ -206,3 +206,73 @@ async def test_a_failure_inside_a_route_is_a_500_that_logs_no_personal_data(
     assert "households.py" in logged  # where it happened
     for sent in ("+8613900000000", "13900000000", "李敏", "王强", "3组12号", "INSERT"):
         assert sent not in logged, sent
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def client_on_each_database(
+    database_url: str, unique_id: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """As `client`, once on SQLite and once on PostgreSQL (whose integers are 32-bit)."""
+    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
+    gw = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
+    await gw.prepare()
+    transport = httpx.ASGITransport(app=create_api(gw.api_context(TOKEN)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+        assert (await c.post("/api/households", json=HOUSEHOLD, headers=AUTH)).status_code == 201
+        yield c
+    await gw.close()
+
+
+ID_ROUTES = [
+    ("GET", "/api/alerts/{id}"),
+    ("POST", "/api/alerts/{id}/ack"),
+    ("POST", "/api/alerts/{id}/resolve"),
+    ("DELETE", "/api/households/H001/away/{id}"),
+    ("GET", "/api/alerts?before_id={id}"),
+]
+
+
+async def test_ids_beyond_the_databases_integers_are_refused_not_failed(
+    client_on_each_database: httpx.AsyncClient,
+):
+    client = client_on_each_database
+    for method, route in ID_ROUTES:
+        for too_big in (2**31, 2**63, 2**64, 10**30):
+            response = await client.request(
+                method, route.format(id=too_big), json={"note": "done"}, headers=AUTH
+            )
+            assert response.status_code == 422, (method, route, too_big, response.text)
+        largest = await client.request(
+            method, route.format(id=2**31 - 1), json={"note": "done"}, headers=AUTH
+        )
+        assert largest.status_code in (200, 404), (method, route, largest.text)
+        for not_an_id in (0, -1, "x"):
+            response = await client.request(
+                method, route.format(id=not_an_id), json={"note": "done"}, headers=AUTH
+            )
+            assert response.status_code == 422, (method, route, not_an_id)
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body"),
+    [
+        ("GET", "/api/households/{id}", None),
+        ("PUT", "/api/households/{id}/devices/smoke-1", {"kind": "smoke_detector"}),
+        ("GET", "/api/households/{id}/rules", None),
+        ("PUT", "/api/households/{id}/rules", {}),
+        ("GET", "/api/households/{id}/away", None),
+        ("POST", "/api/households/{id}/away", {"until": "2026-12-01T18:00:00+08:00"}),
+        ("DELETE", "/api/households/{id}/away/1", None),
+        ("GET", "/api/households/{id}/activity", None),
+    ],
+)
+async def test_household_ids_longer_than_stored_ones_are_refused(
+    client: httpx.AsyncClient, method: str, route: str, body: dict[str, str] | None
+):
+    too_long = await client.request(method, route.format(id="H" * 65), json=body, headers=AUTH)
+    assert too_long.status_code == 422, too_long.text
+    longest = await client.request(method, route.format(id="H" * 64), json=body, headers=AUTH)
+    assert longest.status_code == 404, longest.text

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal
-from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.deps import Context, CurrentUser, HouseholdKey, ReadConn, RowId
 from gateway.api.strict_json import StrictJsonRoute, loads_finite
 from gateway.care.households import get_household
 from gateway.rules.catalogue import RulesConfig
@@ -165,7 +165,7 @@ _OVERRIDES_SCHEMA = {
 
 @router.get("/{household_id}/rules", response_model=RuleSettingsOut)
 async def get_rule_settings(
-    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
 ) -> RuleSettingsOut:
     """The household's rule overrides, the configuration in effect, and the defaults."""
     await _require_household(conn, household_id)
@@ -180,7 +180,7 @@ async def get_rule_settings(
     max_body_size=MAX_OVERRIDES_BYTES,
 )
 async def put_rule_settings(
-    household_id: str, request: Request, context: Context, user: RulesEditor
+    household_id: HouseholdKey, request: Request, context: Context, user: RulesEditor
 ) -> RuleSettingsOut:
     """Replace the household's overrides (tables of rules.toml); `{}` returns it to the defaults.
 
@@ -253,7 +253,7 @@ def _away_out(record: AwayRecord, now: datetime) -> AwayOut:
 
 @router.post("/{household_id}/away", status_code=status.HTTP_201_CREATED, response_model=AwayOut)
 async def create_away(
-    household_id: str, body: AwayIn, context: Context, user: AwayEditor
+    household_id: HouseholdKey, body: AwayIn, context: Context, user: AwayEditor
 ) -> AwayOut:
     """Record that the elder is away from `from` (default now) until `until`.
 
@@ -277,7 +277,7 @@ async def create_away(
 
 @router.get("/{household_id}/away", response_model=list[AwayOut])
 async def get_away_periods(
-    household_id: str,
+    household_id: HouseholdKey,
     context: Context,
     conn: ReadConn,
     user: CurrentUser,
@@ -292,7 +292,7 @@ async def get_away_periods(
 
 @router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)
 async def remove_away(
-    household_id: str, away_id: int, context: Context, user: AwayEditor
+    household_id: HouseholdKey, away_id: RowId, context: Context, user: AwayEditor
 ) -> AwayChange:
     """End an away period now (the elder came back early), or cancel one not yet started.
 
@@ -356,7 +356,7 @@ class ActivityOut(BaseModel):
 
 @router.get("/{household_id}/activity", response_model=ActivityOut)
 async def household_activity(
-    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
 ) -> ActivityOut:
     """Signs of life and the learned routine, as the inactivity rules see them now."""
     await _require_household(conn, household_id)
