@@ -294,7 +294,11 @@ class Gateway:
                     uvicorn.Config(
                         create_api(
                             self.api_context(admin_token),
-                            ApiOptions(max_body_bytes=self.settings.http.max_body_bytes),
+                            ApiOptions(
+                                max_body_bytes=self.settings.http.max_body_bytes,
+                                docs=self.settings.docs_exposure(),
+                                metrics=self.settings.metrics_exposure(),
+                            ),
                         ),
                         host=self.settings.http.host,
                         port=self.settings.http.port,

@@ -26,6 +26,10 @@ PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "admin", "to
 MIN_TOKEN_LENGTH = 16
 
 
+Exposure = Literal["public", "token", "off"]
+"""Who may read an endpoint: anyone, holders of the bearer token, or nobody (404)."""
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message is one line naming the key."""
 
@@ -106,6 +110,10 @@ class HttpSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body the API reads; larger ones get 413 (routes may allow less)."""
+    docs: Exposure | None = None
+    """/docs, /redoc and /openapi.json; None: public in development, off in production."""
+    metrics: Exposure | None = None
+    """/metrics; None: public in development, behind the token in production."""
 
 
 class TwilioSettings(_Section):
@@ -225,6 +233,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment wins over the TOML file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+    def docs_exposure(self) -> Exposure:
+        """The API documentation: as configured, else public only in development."""
+        return self.http.docs or ("off" if self.environment == "production" else "public")
+
+    def metrics_exposure(self) -> Exposure:
+        """/metrics: as configured, else public only in development (a Prometheus scrape job
+        can send the bearer token)."""
+        return self.http.metrics or ("token" if self.environment == "production" else "public")
 
     def require_admin_token(self) -> str:
         """The admin token, refused when missing, short or a placeholder (in every environment:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import ApiOptions, create_api
+from gateway.api.app import ApiOptions, Exposure, create_api
 from gateway.app import Gateway
 from tests.integration.harness import HOUSEHOLD, isolated_settings
 
@@ -276,3 +276,39 @@ async def test_household_ids_longer_than_stored_ones_are_refused(
     assert too_long.status_code == 422, too_long.text
     longest = await client.request(method, route.format(id="H" * 64), json=body, headers=AUTH)
     assert longest.status_code == 404, longest.text
+
+
+# --- docs and metrics ---------------------------------------------------------------------------
+
+
+async def statuses(gateway: Gateway, options: ApiOptions, path: str) -> tuple[int, int]:
+    """The status of GET `path` without, then with, the token."""
+    transport = httpx.ASGITransport(app=create_api(gateway.api_context(TOKEN), options))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        return (await client.get(path)).status_code, (
+            await client.get(path, headers=AUTH)
+        ).status_code
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+@pytest.mark.parametrize(
+    ("docs", "expected"), [("public", (200, 200)), ("token", (401, 200)), ("off", (404, 404))]
+)
+async def test_the_docs_are_public_behind_the_token_or_off(
+    gateway: Gateway, path: str, docs: Exposure, expected: tuple[int, int]
+):
+    assert await statuses(gateway, ApiOptions(docs=docs), path) == expected
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"), [("public", (200, 200)), ("token", (401, 200)), ("off", (404, 404))]
+)
+async def test_metrics_are_public_behind_the_token_or_off(
+    gateway: Gateway, metrics: Exposure, expected: tuple[int, int]
+):
+    assert await statuses(gateway, ApiOptions(metrics=metrics), "/metrics") == expected
+
+
+async def test_with_the_docs_off_the_api_still_answers(gateway: Gateway):
+    options = ApiOptions(docs="off", metrics="off")
+    assert await statuses(gateway, options, "/api/alerts") == (401, 200)

@@ -9,24 +9,24 @@ import socket
 import statistics
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.app import Gateway
+from gateway.config import Settings
 from tests.integration.harness import isolated_settings
 
 TOKEN = "server-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture
-async def served(sqlite_url: str, unique_id: str) -> AsyncIterator[Gateway]:
-    # No broker answers on port 1: ingest keeps retrying in the background, the API serves.
-    settings = isolated_settings(
-        "mqtt://127.0.0.1:1", sqlite_url, unique_id, http={"host": "127.0.0.1", "port": 0}
-    )
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Gateway]:
+    """`Gateway.run` with an admin token, until the block ends."""
     gateway = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
     await gateway.prepare()
     stop = asyncio.Event()
@@ -43,6 +43,18 @@ async def served(sqlite_url: str, unique_id: str) -> AsyncIterator[Gateway]:
         stop.set()
         await asyncio.wait_for(task, 10)
         await gateway.close()
+
+
+def loopback_settings(database_url: str, prefix: str, **extra: Any) -> Settings:
+    # No broker answers on port 1: ingest keeps retrying in the background, the API serves.
+    http = {"host": "127.0.0.1", "port": 0}
+    return isolated_settings("mqtt://127.0.0.1:1", database_url, prefix, http=http, **extra)
+
+
+@pytest.fixture
+async def served(sqlite_url: str, unique_id: str) -> AsyncIterator[Gateway]:
+    async with serving(loopback_settings(sqlite_url, unique_id)) as gateway:
+        yield gateway
 
 
 async def test_a_kept_alive_connection_answers_without_the_delayed_ack_stall(served: Gateway):
@@ -118,3 +130,18 @@ async def test_a_body_announced_too_large_is_refused_before_it_arrives(served: G
     )
     response = await head_of_response(served.http_port, head, b'{"id": "' + b"x" * 1000)
     assert response.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_in_production_the_docs_are_off_and_metrics_need_the_token(
+    sqlite_url: str, unique_id: str
+):
+    settings = loopback_settings(sqlite_url, unique_id, environment="production")
+    async with serving(settings) as gateway, httpx.AsyncClient() as client:
+        url = f"http://127.0.0.1:{gateway.http_port}"
+        for path in ("/docs", "/openapi.json"):
+            assert (await client.get(url + path)).status_code == 404
+            assert (await client.get(url + path, headers=AUTH)).status_code == 404
+        assert (await client.get(url + "/metrics")).status_code == 401
+        metrics = await client.get(url + "/metrics", headers=AUTH)
+        assert metrics.status_code == 200
+        assert "iot_gateway_readings_total" in metrics.text

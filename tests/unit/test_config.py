@@ -333,3 +333,28 @@ def test_without_a_config_file_the_defaults_apply(tmp_path: Path, monkeypatch: p
 def test_overrides_win_over_the_file(tmp_path: Path):
     path = write(tmp_path, 'log_level = "DEBUG"\n')
     assert load_settings(path, log_level="ERROR").log_level == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("environment", "docs", "metrics"),
+    [("development", "public", "public"), ("production", "off", "token")],
+)
+def test_docs_and_metrics_follow_the_environment_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: str, docs: str, metrics: str
+):
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", environment)
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.docs_exposure(), settings.metrics_exposure()) == (docs, metrics)
+    monkeypatch.setenv("GATEWAY_HTTP_DOCS", "token")
+    monkeypatch.setenv("GATEWAY_HTTP_METRICS", "off")
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.docs_exposure(), settings.metrics_exposure()) == ("token", "off")
+
+
+def test_http_limits_and_exposure_are_checked(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^http\.docs \(GATEWAY_HTTP_DOCS\)"):
+        load_settings(write(tmp_path, '[http]\ndocs = "everyone"\n'))
+    with pytest.raises(ConfigError, match=r"^http\.max_body_bytes \(GATEWAY_HTTP_MAX_BODY_BYTES\)"):
+        load_settings(write(tmp_path, "[http]\nmax_body_bytes = 10\n"))
+    settings = load_settings(write(tmp_path, "[http]\nmax_body_bytes = 65536\n"))
+    assert settings.http.max_body_bytes == 65536
