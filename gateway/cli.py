@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iot-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     except (StartupError, DatabaseUnusable) as exc:
-        print(f"iot-gateway: {exc}", file=sys.stderr)
+        # One line, whatever a library appended (SQLAlchemy adds a "Background on this error"
+        # link on a line of its own).
+        print(f"iot-gateway: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -46,6 +46,21 @@ def test_a_database_folder_that_cannot_be_created_is_one_line(
     assert err.count("\n") == 1
 
 
+def test_a_database_path_that_cannot_be_opened_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    folder = tmp_path / "gateway.db"
+    folder.mkdir()  # a folder where the database file should be
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "cli-test-token-0123456789")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{folder}")
+    assert main(["run"]) == 1
+    [*_, last] = capsys.readouterr().err.splitlines()
+    assert last == (
+        f"iot-gateway: cannot use the database sqlite+aiosqlite:///{folder}: "
+        "(sqlite3.OperationalError) unable to open database file"
+    )
+
+
 def test_the_cli_masks_phones_and_ids_in_every_loggers_output():
     program = """
 import logging
