@@ -22,7 +22,7 @@ PRINCIPAL = "principal"
 UNAUTHORIZED = "missing or invalid bearer token"
 
 
-def unauthorized() -> JSONResponse:
+def _unauthorized() -> JSONResponse:
     return JSONResponse(
         {"detail": UNAUTHORIZED}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
     )
@@ -60,7 +60,7 @@ class BearerGate:
         token = bearer_token(Headers(scope=scope))
         principal = await authenticate(self.context, token) if token else None
         if principal is None:
-            await unauthorized()(scope, receive, send)
+            await _unauthorized()(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state[PRINCIPAL] = principal
