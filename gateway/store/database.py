@@ -25,15 +25,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        folder = Path(parsed.database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            where = parsed.render_as_string(hide_password=True)
-            raise DatabaseUnusable(
-                f"cannot use the database {where}: cannot create folder "
-                f"{exc.filename or folder}: {exc.strerror or exc}"
-            ) from None
+        _prepare_sqlite_path(Path(parsed.database), parsed.render_as_string(hide_password=True))
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -46,6 +38,23 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+def _prepare_sqlite_path(path: Path, where: str) -> None:
+    """Create the file's folder; refuse a path sqlite could not open, before it tries.
+
+    A failed connect leaves aiosqlite's worker thread to report on a closed event loop: a
+    traceback after the one-line error.
+    """
+    if path.is_dir():
+        raise DatabaseUnusable(f"cannot use the database {where}: {path} is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusable(
+            f"cannot use the database {where}: cannot create folder "
+            f"{exc.filename or path.parent}: {exc.strerror or exc}"
+        ) from None
 
 
 def alembic_config() -> Config:

@@ -46,18 +46,32 @@ def test_a_database_folder_that_cannot_be_created_is_one_line(
     assert err.count("\n") == 1
 
 
-def test_a_database_path_that_cannot_be_opened_is_one_line(
+def test_a_database_path_that_is_a_folder_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ):
     folder = tmp_path / "gateway.db"
-    folder.mkdir()  # a folder where the database file should be
+    folder.mkdir()
     monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "cli-test-token-0123456789")
     monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{folder}")
     assert main(["run"]) == 1
+    assert capsys.readouterr().err == (
+        f"iot-gateway: cannot use the database sqlite+aiosqlite:///{folder}: {folder} is a folder\n"
+    )
+
+
+def test_a_file_that_is_not_a_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    # SQLAlchemy's message has a second line (a link); the CLI prints the first.
+    path = tmp_path / "gateway.db"
+    path.write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "cli-test-token-0123456789")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    assert main(["run"]) == 1
     [*_, last] = capsys.readouterr().err.splitlines()
     assert last == (
-        f"iot-gateway: cannot use the database sqlite+aiosqlite:///{folder}: "
-        "(sqlite3.OperationalError) unable to open database file"
+        f"iot-gateway: cannot use the database sqlite+aiosqlite:///{path}: "
+        "(sqlite3.DatabaseError) file is not a database"
     )
 
 
