@@ -16,7 +16,7 @@ from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
+from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock, EventClock, SystemClock
@@ -56,8 +56,23 @@ class StartupError(Exception):
 def listen(host: str, port: int) -> socket.socket:
     """Bind the API's socket up front, so a taken port is a clear error, not a crash later."""
     try:
-        sock = socket.create_server((host, port), reuse_port=False)
+        family, _, _, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        # proto must say TCP: asyncio sets TCP_NODELAY only on accepted sockets whose proto is
+        # IPPROTO_TCP, and they inherit it from this one (socket.create_server leaves it 0).
+        # Without it every response on a kept-alive connection waits ~40 ms for delayed ACKs.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen()
+    except OSError as exc:
+        sock.close()
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
@@ -207,10 +222,20 @@ class Gateway:
                 self.http_port = sock.getsockname()[1]
                 self.http = _QuietServer(
                     uvicorn.Config(
-                        create_api(self.api_context(admin_token)),
+                        create_api(
+                            self.api_context(admin_token),
+                            ApiOptions(
+                                max_body_bytes=self.settings.http.max_body_bytes,
+                                docs=self.settings.docs_exposure(),
+                                metrics=self.settings.metrics_exposure(),
+                            ),
+                        ),
                         host=self.settings.http.host,
                         port=self.settings.http.port,
                         log_level="warning",
+                        # uvicorn's loggers then propagate to the CLI's handlers, which mask
+                        # personal data, instead of getting unfiltered handlers of their own.
+                        log_config=None,
                         lifespan="off",
                     )
                 )

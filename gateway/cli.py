@@ -19,7 +19,9 @@ from gateway.clock import EventClock
 from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
+from gateway.privacy import PersonalDataFilter
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
+from gateway.store.database import DatabaseUnusable
 
 log = logging.getLogger("gateway")
 
@@ -33,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RulesConfigError) as exc:
         print(f"iot-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    except StartupError as exc:
-        print(f"iot-gateway: {exc}", file=sys.stderr)
+    except (StartupError, DatabaseUnusable) as exc:
+        # One line, whatever a library appended (SQLAlchemy adds a "Background on this error"
+        # link on a line of its own).
+        print(f"iot-gateway: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -119,10 +123,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    # On the handler, not a logger: every record written, the gateway's or a library's
+    # (uvicorn's, SQLAlchemy's), has its phone and ID numbers masked on the way out.
+    handler.addFilter(PersonalDataFilter())
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
     # One line per HTTP request to Twilio is noise at INFO; failures are logged by the dispatcher.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -23,6 +23,11 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_PATH = Path("config/gateway.toml")
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "admin", "token", ""})
+MIN_TOKEN_LENGTH = 16
+
+
+Exposure = Literal["public", "token", "off"]
+"""Who may read an endpoint: anyone, holders of the bearer token, or nobody (404)."""
 
 
 class ConfigError(Exception):
@@ -103,6 +108,12 @@ class DatabaseSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API reads; larger ones get 413 (routes may allow less)."""
+    docs: Exposure | None = None
+    """/docs, /redoc and /openapi.json; None: public in development, off in production."""
+    metrics: Exposure | None = None
+    """/metrics; None: public in development, behind the token in production."""
 
 
 class TwilioSettings(_Section):
@@ -237,18 +248,32 @@ class Settings(BaseSettings):
         # The environment wins over the TOML file, which arrives as init arguments.
         return (env_settings, init_settings)
 
+    def docs_exposure(self) -> Exposure:
+        """The API documentation: as configured, else public only in development."""
+        return self.http.docs or ("off" if self.environment == "production" else "public")
+
+    def metrics_exposure(self) -> Exposure:
+        """/metrics: as configured, else public only in development (a Prometheus scrape job
+        can send the bearer token)."""
+        return self.http.metrics or ("token" if self.environment == "production" else "public")
+
     def require_admin_token(self) -> str:
+        """The admin token, refused when missing, short or a placeholder (in every environment:
+        a development gateway listening on a network is as reachable as a production one)."""
         token = self.admin_token.get_secret_value() if self.admin_token else ""
         if not token:
             raise ConfigError("admin_token (GATEWAY_ADMIN_TOKEN): required to serve the API")
-        if self.environment == "production" and (
-            token.lower() in PLACEHOLDER_SECRETS or len(token) < 16
-        ):
+        if _is_placeholder(token) or len(token) < MIN_TOKEN_LENGTH:
             raise ConfigError(
-                "admin_token (GATEWAY_ADMIN_TOKEN): a placeholder or short token is refused "
-                "in production; use at least 16 random characters"
+                "admin_token (GATEWAY_ADMIN_TOKEN): a placeholder or short token is refused; "
+                f"use at least {MIN_TOKEN_LENGTH} random characters"
             )
         return token
+
+
+def _is_placeholder(secret: str) -> bool:
+    lowered = secret.lower()
+    return lowered in PLACEHOLDER_SECRETS or "changeme" in lowered.replace("-", "").replace("_", "")
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

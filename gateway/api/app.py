@@ -2,22 +2,67 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.middleware import Middleware
 
 from gateway.api.context import ApiContext
-from gateway.api.routers import alerts, dead_letters, health, household_settings, households
+from gateway.api.errors import InternalErrors, validation_failed
+from gateway.api.gate import BearerGate
+from gateway.api.routers import (
+    alerts,
+    dead_letters,
+    health,
+    household_settings,
+    households,
+    metrics,
+)
+
+Exposure = Literal["public", "token", "off"]
+"""Who may read an endpoint: anyone, holders of the bearer token, or nobody (404)."""
+
+OPEN_PATHS = frozenset({"/api/health"})
+"""Paths under /api/ that need no token."""
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
-def create_api(context: ApiContext) -> FastAPI:
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body read; a route may allow less (rule overrides: 16 KB)."""
+    docs: Exposure = "public"
+    """/docs, /redoc and /openapi.json ("token" suits tools that fetch the OpenAPI document)."""
+    metrics: Exposure = "public"
+
+
+def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAPI:
+    options = options or ApiOptions()
+    docs = options.docs != "off"
+    token_paths = (DOCS_PATHS if options.docs == "token" else frozenset()) | (
+        {metrics.METRICS_PATH} if options.metrics == "token" else frozenset()
+    )
     api = FastAPI(
         title="Care gateway",
         summary="Remote monitoring of elders' homes: households, devices, alerts.",
         version="0.1.0",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        middleware=[
+            Middleware(InternalErrors),
+            Middleware(BearerGate, context=context, open_paths=OPEN_PATHS, token_paths=token_paths),
+        ],
+        exception_handlers={RequestValidationError: validation_failed},
     )
     api.state.context = context
-    api.include_router(health.router)
-    api.include_router(households.router)
-    api.include_router(household_settings.router)
-    api.include_router(alerts.router)
-    api.include_router(dead_letters.router)
+    routers = [health, households, household_settings, alerts, dead_letters]
+    if options.metrics != "off":
+        routers.append(metrics)
+    # Limits apply as a body is received: one announced larger is refused before it is read,
+    # one streamed (chunked) is cut at the limit. Only routes read bodies, and all are here.
+    for module in routers:
+        api.include_router(module.router, max_body_size=options.max_body_bytes)
     return api

@@ -15,13 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnusable(Exception):
+    """The configured database cannot be used; the message says why in one line."""
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; for SQLite, the file's folder is created and WAL mode switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_path(Path(parsed.database), parsed.render_as_string(hide_password=True))
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -34,6 +38,23 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+def _prepare_sqlite_path(path: Path, where: str) -> None:
+    """Create the file's folder; refuse a path sqlite could not open, before it tries.
+
+    A failed connect leaves aiosqlite's worker thread to report on a closed event loop: a
+    traceback after the one-line error.
+    """
+    if path.is_dir():
+        raise DatabaseUnusable(f"cannot use the database {where}: {path} is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusable(
+            f"cannot use the database {where}: cannot create folder "
+            f"{exc.filename or path.parent}: {exc.strerror or exc}"
+        ) from None
 
 
 def alembic_config() -> Config:

@@ -87,17 +87,6 @@ def test_unknown_keys_and_broken_toml_are_refused(tmp_path: Path):
         load_settings(tmp_path / "missing.toml")
 
 
-def test_admin_token_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = write(tmp_path, "")
-    with pytest.raises(ConfigError, match="GATEWAY_ADMIN_TOKEN"):
-        load_settings(path).require_admin_token()
-    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "change-me")
-    assert load_settings(path).require_admin_token() == "change-me"  # development
-    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "production")
-    with pytest.raises(ConfigError, match="placeholder"):
-        load_settings(path).require_admin_token()
-
-
 def test_the_example_file_loads_and_documents_every_key():
     example = Path(__file__).resolve().parents[2] / "config" / "gateway.example.toml"
     settings = load_settings(example)
@@ -299,16 +288,19 @@ def test_a_missing_admin_token_is_refused_even_in_development(tmp_path: Path):
         load_settings(write(tmp_path, "")).require_admin_token()
 
 
-@pytest.mark.parametrize("token", ["change-me", "CHANGEME", "secret", "admin", "a" * 15])
-def test_placeholder_or_short_admin_tokens_are_refused_only_in_production(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
+@pytest.mark.parametrize(
+    "token", ["change-me", "CHANGEME", "secret", "admin", "a" * 15, "please-change-me-in-prod"]
+)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_placeholder_or_short_admin_tokens_are_refused_in_every_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str, environment: str
 ):
-    path = write(tmp_path, "")
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", environment)
     monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", token)
-    assert load_settings(path).require_admin_token() == token
-    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "production")
-    with pytest.raises(ConfigError, match=r"^admin_token \(GATEWAY_ADMIN_TOKEN\)"):
-        load_settings(path).require_admin_token()
+    with pytest.raises(
+        ConfigError, match=r"^admin_token \(GATEWAY_ADMIN_TOKEN\): a placeholder or short token"
+    ):
+        load_settings(write(tmp_path, "")).require_admin_token()
 
 
 def test_a_long_random_admin_token_is_accepted_in_production(
@@ -341,3 +333,28 @@ def test_without_a_config_file_the_defaults_apply(tmp_path: Path, monkeypatch: p
 def test_overrides_win_over_the_file(tmp_path: Path):
     path = write(tmp_path, 'log_level = "DEBUG"\n')
     assert load_settings(path, log_level="ERROR").log_level == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("environment", "docs", "metrics"),
+    [("development", "public", "public"), ("production", "off", "token")],
+)
+def test_docs_and_metrics_follow_the_environment_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: str, docs: str, metrics: str
+):
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", environment)
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.docs_exposure(), settings.metrics_exposure()) == (docs, metrics)
+    monkeypatch.setenv("GATEWAY_HTTP_DOCS", "token")
+    monkeypatch.setenv("GATEWAY_HTTP_METRICS", "off")
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.docs_exposure(), settings.metrics_exposure()) == ("token", "off")
+
+
+def test_http_limits_and_exposure_are_checked(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^http\.docs \(GATEWAY_HTTP_DOCS\)"):
+        load_settings(write(tmp_path, '[http]\ndocs = "everyone"\n'))
+    with pytest.raises(ConfigError, match=r"^http\.max_body_bytes \(GATEWAY_HTTP_MAX_BODY_BYTES\)"):
+        load_settings(write(tmp_path, "[http]\nmax_body_bytes = 10\n"))
+    settings = load_settings(write(tmp_path, "[http]\nmax_body_bytes = 65536\n"))
+    assert settings.http.max_body_bytes == 65536

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from gateway.alerts.book import AlertNotFound, TransitionRefused
-from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn, RowId
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
@@ -21,7 +22,7 @@ from gateway.store.alerts import (
     list_alerts,
 )
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], route_class=StrictJsonRoute)
 
 
 class AlertOut(BaseModel):
@@ -98,7 +99,7 @@ async def get_alerts(
     household: Annotated[str | None, Query(max_length=64)] = None,
     active: Annotated[bool, Query(description="only alerts not yet resolved")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[AlertOut]:
     """Alerts, newest first; filter by status (repeatable), household, or active only."""
     records = await list_alerts(
@@ -113,7 +114,7 @@ async def get_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-async def get_one(alert_id: int, conn: ReadConn, user: CurrentUser) -> AlertDetail:
+async def get_one(alert_id: RowId, conn: ReadConn, user: CurrentUser) -> AlertDetail:
     """One alert with its audit trail and every message sent about it."""
     alert = await get_alert(conn, alert_id)
     if alert is None:
@@ -144,7 +145,7 @@ async def get_one(alert_id: int, conn: ReadConn, user: CurrentUser) -> AlertDeta
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
 async def acknowledge(
-    alert_id: int, context: Context, user: CurrentUser, body: AckBody | None = None
+    alert_id: RowId, context: Context, user: CurrentUser, body: AckBody | None = None
 ) -> AlertOut:
     """Someone has taken charge of the alert; escalation stops."""
     by = (body.by if body and body.by else None) or user.name
@@ -158,7 +159,7 @@ async def acknowledge(
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut)
 async def resolve(
-    alert_id: int, body: ResolveBody, context: Context, user: CurrentUser
+    alert_id: RowId, body: ResolveBody, context: Context, user: CurrentUser
 ) -> AlertOut:
     """Close the alert, saying what was done."""
     by = body.by or user.name

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from gateway.api.deps import CurrentUser, ReadConn
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.store.dead_letters import recent_dead_letters
 
-router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
+router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"], route_class=StrictJsonRoute)
 
 
 class DeadLetterOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Liveness for load balancers and operators, and Prometheus metrics."""
+"""Liveness for load balancers and operators."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.api.deps import Context
-from gateway.models import Severity
-from gateway.store.alerts import open_counts_by_severity
+from gateway.api.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 
 
 class Component(BaseModel):
@@ -45,16 +44,3 @@ async def health(context: Context, response: Response) -> Health:
     if result.status != "ok":
         response.status_code = 503
     return result
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(context: Context) -> Response:
-    """Prometheus text exposition."""
-    try:
-        async with context.db.connect() as conn:
-            counts = await open_counts_by_severity(conn)
-        for severity in Severity:
-            context.metrics.alerts_open.labels(severity.value).set(counts.get(severity.value, 0))
-    except (SQLAlchemyError, OSError):
-        pass  # the other metrics are still worth serving while the database is down
-    return Response(context.metrics.exposition(), media_type="text/plain; version=0.0.4")

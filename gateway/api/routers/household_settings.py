@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -11,7 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
+from gateway.api.auth import Principal
+from gateway.api.deps import Context, CurrentUser, HouseholdKey, ReadConn, RowId
+from gateway.api.strict_json import StrictJsonRoute, loads_finite
 from gateway.care.households import get_household
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.settings import RulesOverrideError, effective_rules
@@ -27,7 +28,9 @@ from gateway.store.rule_settings import (
     put_overrides,
 )
 
-router = APIRouter(prefix="/api/households", tags=["household settings"])
+router = APIRouter(
+    prefix="/api/households", tags=["household settings"], route_class=StrictJsonRoute
+)
 
 MAX_OVERRIDES_BYTES = 16 * 1024
 """Overrides of every table of rules.toml fit in about 1.5 KB; more is not a setting."""
@@ -131,35 +134,12 @@ def _differences(
     return out
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range")
-    return number
-
-
 async def _overrides_body(request: Request) -> Any:
-    """The request's JSON, read no further than MAX_OVERRIDES_BYTES."""
-    declared = request.headers.get("content-length", "")
-    too_large = HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        f"rule overrides are limited to {MAX_OVERRIDES_BYTES} bytes of JSON",
-    )
-    if declared.isdigit() and int(declared) > MAX_OVERRIDES_BYTES:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_OVERRIDES_BYTES:
-            raise too_large
+    """The request's JSON, whatever its content type (the route's limit caps its size)."""
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise _invalid(["body"], f"not valid JSON: {exc}", "json_invalid") from None
+        return loads_finite(await request.body())
+    except json.JSONDecodeError as exc:
+        raise _invalid(["body", exc.pos], f"JSON decode error: {exc.msg}", "json_invalid") from None
 
 
 _OVERRIDES_SCHEMA = {
@@ -185,7 +165,7 @@ _OVERRIDES_SCHEMA = {
 
 @router.get("/{household_id}/rules", response_model=RuleSettingsOut)
 async def get_rule_settings(
-    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
 ) -> RuleSettingsOut:
     """The household's rule overrides, the configuration in effect, and the defaults."""
     await _require_household(conn, household_id)
@@ -194,10 +174,13 @@ async def get_rule_settings(
 
 
 @router.put(
-    "/{household_id}/rules", response_model=RuleSettingsOut, openapi_extra=_OVERRIDES_SCHEMA
+    "/{household_id}/rules",
+    response_model=RuleSettingsOut,
+    openapi_extra=_OVERRIDES_SCHEMA,
+    max_body_size=MAX_OVERRIDES_BYTES,
 )
 async def put_rule_settings(
-    household_id: str, request: Request, context: Context, user: RulesEditor
+    household_id: HouseholdKey, request: Request, context: Context, user: RulesEditor
 ) -> RuleSettingsOut:
     """Replace the household's overrides (tables of rules.toml); `{}` returns it to the defaults.
 
@@ -270,7 +253,7 @@ def _away_out(record: AwayRecord, now: datetime) -> AwayOut:
 
 @router.post("/{household_id}/away", status_code=status.HTTP_201_CREATED, response_model=AwayOut)
 async def create_away(
-    household_id: str, body: AwayIn, context: Context, user: AwayEditor
+    household_id: HouseholdKey, body: AwayIn, context: Context, user: AwayEditor
 ) -> AwayOut:
     """Record that the elder is away from `from` (default now) until `until`.
 
@@ -294,7 +277,7 @@ async def create_away(
 
 @router.get("/{household_id}/away", response_model=list[AwayOut])
 async def get_away_periods(
-    household_id: str,
+    household_id: HouseholdKey,
     context: Context,
     conn: ReadConn,
     user: CurrentUser,
@@ -309,7 +292,7 @@ async def get_away_periods(
 
 @router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)
 async def remove_away(
-    household_id: str, away_id: int, context: Context, user: AwayEditor
+    household_id: HouseholdKey, away_id: RowId, context: Context, user: AwayEditor
 ) -> AwayChange:
     """End an away period now (the elder came back early), or cancel one not yet started.
 
@@ -373,7 +356,7 @@ class ActivityOut(BaseModel):
 
 @router.get("/{household_id}/activity", response_model=ActivityOut)
 async def household_activity(
-    household_id: str, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
 ) -> ActivityOut:
     """Signs of life and the learned routine, as the inactivity rules see them now."""
     await _require_household(conn, household_id)

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from gateway.api.deps import Context, CurrentUser, Principal, ReadConn
+from gateway.api.auth import Principal
+from gateway.api.deps import Context, CurrentUser, HouseholdKey, ReadConn
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.care.households import (
     Address,
     Contact,
@@ -25,7 +27,7 @@ from gateway.store.alerts import list_alerts
 from gateway.store.readings import DeviceRecord, device_states, list_devices
 from gateway.store.readings import install_device as store_device
 
-router = APIRouter(prefix="/api/households", tags=["households"])
+router = APIRouter(prefix="/api/households", tags=["households"], route_class=StrictJsonRoute)
 
 
 class ContactOut(BaseModel):
@@ -144,7 +146,9 @@ async def list_households(conn: ReadConn, user: CurrentUser) -> list[HouseholdSu
 
 
 @router.get("/{household_id}", response_model=HouseholdDetail)
-async def get_household(household_id: str, conn: ReadConn, user: CurrentUser) -> HouseholdDetail:
+async def get_household(
+    household_id: HouseholdKey, conn: ReadConn, user: CurrentUser
+) -> HouseholdDetail:
     """One household with its devices and their latest state."""
     household = await load_household(conn, household_id)
     if household is None:
@@ -165,7 +169,11 @@ async def get_household(household_id: str, conn: ReadConn, user: CurrentUser) ->
 
 @router.put("/{household_id}/devices/{device_id}", response_model=DeviceOut)
 async def install_device(
-    household_id: str, device_id: DeviceId, body: DeviceIn, context: Context, user: CurrentUser
+    household_id: HouseholdKey,
+    device_id: DeviceId,
+    body: DeviceIn,
+    context: Context,
+    user: CurrentUser,
 ) -> DeviceOut:
     """Register a device fitted at installation, or confirm one discovered from its traffic.
 
