@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -16,9 +17,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.alerts.notifiers.base import Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.app import Gateway
+from gateway.app import Core, Gateway
 from gateway.care.households import HouseholdIn, create_household
+from gateway.clock import ManualClock
 from gateway.config import Settings, SourceSettings
+from gateway.ingest.mqtt import InboundMessage
+from gateway.observability import GatewayMetrics
 
 T = TypeVar("T")
 
@@ -73,6 +77,29 @@ async def running(settings: Settings, notifier: Notifier | None = None) -> Async
         stop.set()
         await asyncio.wait_for(task, 10)
         await gateway.close()
+
+
+@asynccontextmanager
+async def core_with_household(database_url: str, prefix: str, at: datetime) -> AsyncIterator[Core]:
+    """The gateway's core (no broker, no dispatcher) on a manual clock at `at`, with HOUSEHOLD
+    registered: for driving the pipeline and the detector directly."""
+    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, prefix)
+    core = Core(settings, ManualClock(at), GatewayMetrics(), lambda ids: None)
+    await core.prepare()
+    try:
+        async with core.db.begin() as conn:
+            await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), at)
+        await core.household_changed(HOUSEHOLD["id"])
+        yield core
+    finally:
+        await core.close()
+
+
+def inbound(topic: str, payload: object, at: datetime, *, retain: bool = False) -> InboundMessage:
+    """A message as ingest hands it to the pipeline (QoS 1); a payload that is not text is
+    sent as JSON."""
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return InboundMessage(topic, data.encode(), 1, 1, retain, at)
 
 
 class Publisher:

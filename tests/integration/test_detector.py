@@ -7,7 +7,6 @@ connection; on SQLite the write meets "database is locked", as it does behind an
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -20,26 +19,16 @@ from sqlalchemy import event
 
 from gateway.alerts.book import AlertChange
 from gateway.app import Core
-from gateway.care.households import HouseholdIn, create_household
-from gateway.clock import ManualClock
-from gateway.ingest.mqtt import InboundMessage
-from gateway.observability import GatewayMetrics
 from gateway.store.tables import alerts, rule_state
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import core_with_household, inbound
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 14:00 in the household's zone
 
 
 @pytest.fixture
 async def core(database_url: str, unique_id: str) -> AsyncIterator[Core]:
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    core = Core(settings, ManualClock(T0), GatewayMetrics(), lambda ids: None)
-    await core.prepare()
-    async with core.db.begin() as conn:
-        await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
-    await core.household_changed("H001")
-    yield core
-    await core.close()
+    async with core_with_household(database_url, unique_id, T0) as core:
+        yield core
 
 
 @contextmanager
@@ -65,17 +54,13 @@ def database_fails(core: Core, statement: str, *, on: int = 1) -> Iterator[list[
         event.remove(core.db.sync_engine, "before_cursor_execute", before)
 
 
-def message(topic: str, payload: dict[str, Any], at: datetime) -> InboundMessage:
-    return InboundMessage(topic, json.dumps(payload).encode(), 1, 1, False, at)
-
-
 async def a_day_without_water(core: Core, unique_id: str) -> None:
     """A meter reporting hourly: 12 l used in the night, then nothing until 14:00."""
     topic = f"{unique_id}/homes/H001/water-1/telemetry"
     for hours in range(-14, 1):
         total = 100.0 if hours == -14 else 112.0
         at = T0 + timedelta(hours=hours)
-        await core.pipeline.process([message(topic, {"water_total_l": total}, at)])
+        await core.pipeline.process([inbound(topic, {"water_total_l": total}, at)])
 
 
 async def active(core: Core) -> list[dict[str, Any]]:
@@ -128,8 +113,8 @@ async def test_a_failed_batch_takes_back_what_the_rules_were_told_and_listeners_
 ):
     heard: list[AlertChange] = []
     core.book.listeners.append(heard.append)
-    sos = message(f"{unique_id}/homes/H001/btn-1/event", {"event": "sos"}, T0)
-    smoke = message(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
+    sos = inbound(f"{unique_id}/homes/H001/btn-1/event", {"event": "sos"}, T0)
+    smoke = inbound(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
     # The call's alert is written, then the smoke alarm's write fails: nothing commits.
     with database_fails(core, "INSERT INTO ALERTS", on=2), pytest.raises(sa.exc.DBAPIError):
         await core.pipeline.process([sos, smoke])
@@ -149,8 +134,8 @@ async def test_a_call_and_its_cancel_in_one_batch_withdraw_the_alert(core: Core,
     core.book.listeners.append(heard.append)
     await core.pipeline.process(
         [
-            message(topic, {"event": "sos", "ts": T0.timestamp()}, T0),
-            message(topic, {"event": "cancel", "ts": T0.timestamp() + 5}, T0),
+            inbound(topic, {"event": "sos", "ts": T0.timestamp()}, T0),
+            inbound(topic, {"event": "cancel", "ts": T0.timestamp() + 5}, T0),
         ]
     )
     assert await active(core) == []
@@ -160,7 +145,7 @@ async def test_a_call_and_its_cancel_in_one_batch_withdraw_the_alert(core: Core,
 async def test_a_connection_lost_in_the_middle_of_a_batch_is_waited_out_not_dead_lettered(
     core: Core, unique_id: str
 ):
-    smoke = message(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
+    smoke = inbound(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
     with database_fails(core, "INSERT INTO READINGS") as attempts:
         await core.pipeline.process_with_retry([smoke])
     assert len(attempts) == 2

@@ -3,7 +3,6 @@ about it, not hundreds, and the real smoke alarm still opens at once."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,38 +12,23 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import Core
-from gateway.care.households import HouseholdIn, create_household
-from gateway.clock import ManualClock
-from gateway.ingest.mqtt import InboundMessage
 from gateway.models import DeviceKind
-from gateway.observability import GatewayMetrics
 from gateway.store.readings import install_device
 from gateway.store.tables import alerts, dead_letters, devices, notifications
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import core_with_household, inbound
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 14:00 in the household's zone
 
 
 @pytest.fixture
 async def core(database_url: str, unique_id: str) -> AsyncIterator[Core]:
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    core = Core(settings, ManualClock(T0), GatewayMetrics(), lambda ids: None)
-    await core.prepare()
-    async with core.db.begin() as conn:
-        await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
-        installed = [
-            await install_device(conn, "H001", "smoke-1", DeviceKind.SMOKE_DETECTOR, None, T0)
-        ]
-    await core.household_changed("H001")
-    for device in installed:
-        core.device_installed(device)
-    yield core
-    await core.close()
-
-
-def message(topic: str, payload: dict[str, Any] | str, at: datetime) -> InboundMessage:
-    data = payload if isinstance(payload, str) else json.dumps(payload)
-    return InboundMessage(topic, data.encode(), 1, 1, False, at)
+    async with core_with_household(database_url, unique_id, T0) as core:
+        async with core.db.begin() as conn:
+            smoke = await install_device(
+                conn, "H001", "smoke-1", DeviceKind.SMOKE_DETECTOR, None, T0
+            )
+        core.device_installed(smoke)
+        yield core
 
 
 async def select(core: Core, query: sa.Select[Any]) -> list[dict[str, Any]]:
@@ -55,7 +39,7 @@ async def select(core: Core, query: sa.Select[Any]) -> list[dict[str, Any]]:
 async def test_an_invented_device_flood_is_capped_shed_and_grouped(core: Core, unique_id: str):
     day_old = (T0 - timedelta(days=1)).timestamp()
     flood = [
-        message(
+        inbound(
             f"{unique_id}/homes/H001/fake-{n}/telemetry",
             {"kind": "water_meter", "water_total_l": 1.0, "ts": day_old},
             T0,
@@ -64,7 +48,7 @@ async def test_an_invented_device_flood_is_capped_shed_and_grouped(core: Core, u
     ]
     for start in range(0, len(flood), 500):
         await core.pipeline.process(flood[start : start + 500])
-    smoke = message(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
+    smoke = inbound(f"{unique_id}/homes/H001/smoke-1/telemetry", {"smoke": True}, T0)
     await core.pipeline.process([smoke])
     await core.detector.tick(T0 + timedelta(minutes=1))
 
@@ -88,10 +72,10 @@ async def test_an_invented_device_flood_is_capped_shed_and_grouped(core: Core, u
 async def test_an_alarm_from_a_device_over_the_quota_still_opens(core: Core, unique_id: str):
     for n in range(40):
         await core.pipeline.process(
-            [message(f"{unique_id}/homes/H001/fake-{n}/telemetry", {"water_total_l": 1.0}, T0)]
+            [inbound(f"{unique_id}/homes/H001/fake-{n}/telemetry", {"water_total_l": 1.0}, T0)]
         )
     topic = f"{unique_id}/homes/H001/kitchen-smoke/telemetry"
-    result = await core.pipeline.process([message(topic, {"smoke": True, "battery_pct": 90}, T0)])
+    result = await core.pipeline.process([inbound(topic, {"smoke": True, "battery_pct": 90}, T0)])
     assert [d.reason_code for d in result.dead_letters] == ["device_limit"]
     (alert,) = await select(core, sa.select(alerts))
     assert (alert["rule_id"], alert["device_id"]) == ("smoke_alarm", "kitchen-smoke")
@@ -101,7 +85,7 @@ async def test_an_alarm_from_a_device_over_the_quota_still_opens(core: Core, uni
             conn, "H001", "kitchen-smoke", DeviceKind.SMOKE_DETECTOR, "厨房烟感", T0
         )
     core.device_installed(device)
-    again = await core.pipeline.process([message(topic, {"battery_pct": 90}, T0)])
+    again = await core.pipeline.process([inbound(topic, {"battery_pct": 90}, T0)])
     assert (again.readings, again.dead_letters) == (1, [])
 
 
@@ -109,7 +93,7 @@ async def test_a_hub_reporting_made_up_devices_offline_is_two_alerts_not_thousan
     core: Core, unique_id: str
 ):
     statuses = [
-        message(f"{unique_id}/homes/H001/made-up-{n}/status", "offline", T0) for n in range(2000)
+        inbound(f"{unique_id}/homes/H001/made-up-{n}/status", "offline", T0) for n in range(2000)
     ]
     for start in range(0, len(statuses), 500):
         await core.pipeline.process(statuses[start : start + 500])

@@ -3,7 +3,6 @@ on a real broker that sends them again when a restarted gateway subscribes."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,15 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import Core
-from gateway.care.households import HouseholdIn, create_household
-from gateway.clock import ManualClock
-from gateway.ingest.mqtt import InboundMessage
-from gateway.observability import GatewayMetrics
 from gateway.store.tables import alerts, dead_letters, devices
 from tests.integration.harness import (
-    HOUSEHOLD,
     Publisher,
+    core_with_household,
     eventually,
+    inbound,
     isolated_settings,
     register,
     rows,
@@ -32,19 +28,8 @@ T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def core(database_url: str, unique_id: str) -> AsyncIterator[Core]:
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    core = Core(settings, ManualClock(T0), GatewayMetrics(), lambda ids: None)
-    await core.prepare()
-    async with core.db.begin() as conn:
-        await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
-    await core.household_changed("H001")
-    yield core
-    await core.close()
-
-
-def message(topic: str, payload: Any, at: datetime, *, retain: bool = False) -> InboundMessage:
-    data = payload if isinstance(payload, str) else json.dumps(payload)
-    return InboundMessage(topic, data.encode(), 1, 1, retain, at)
+    async with core_with_household(database_url, unique_id, T0) as core:
+        yield core
 
 
 async def select(core: Core, query: sa.Select[Any]) -> list[dict[str, Any]]:
@@ -56,11 +41,11 @@ async def test_a_retained_copy_of_a_known_alarm_does_not_reopen_the_resolved_ale
     core: Core, unique_id: str
 ):
     topic = f"{unique_id}/homes/H001/smoke-1/telemetry"
-    await core.pipeline.process([message(topic, {"smoke": True}, T0)])
+    await core.pipeline.process([inbound(topic, {"smoke": True}, T0)])
     (alert,) = await select(core, sa.select(alerts))
     await core.book.resolve(alert["id"], "值班员", "burnt toast")
     later = T0 + timedelta(hours=2)
-    result = await core.pipeline.process([message(topic, {"smoke": True}, later, retain=True)])
+    result = await core.pipeline.process([inbound(topic, {"smoke": True}, later, retain=True)])
     assert (result.readings, result.dead_letters) == (0, [])
     assert len(await select(core, sa.select(alerts))) == 1
 
@@ -69,7 +54,7 @@ async def test_a_retained_button_press_is_an_old_event_kept_as_a_dead_letter(
     core: Core, unique_id: str
 ):
     topic = f"{unique_id}/homes/H001/btn-1/event"
-    await core.pipeline.process([message(topic, {"event": "sos"}, T0, retain=True)])
+    await core.pipeline.process([inbound(topic, {"event": "sos"}, T0, retain=True)])
     assert await select(core, sa.select(alerts)) == []
     (letter,) = await select(core, sa.select(dead_letters))
     assert letter["reason_code"] == "retained_event"
@@ -79,7 +64,7 @@ async def test_a_retained_button_press_is_an_old_event_kept_as_a_dead_letter(
 async def test_a_retained_state_the_gateway_did_not_know_is_judged(core: Core, unique_id: str):
     # The live message was missed (a lost session): a smoke alarm is a smoke alarm.
     topic = f"{unique_id}/homes/H001/smoke-1/telemetry"
-    await core.pipeline.process([message(topic, {"smoke": True}, T0, retain=True)])
+    await core.pipeline.process([inbound(topic, {"smoke": True}, T0, retain=True)])
     (alert,) = await select(core, sa.select(alerts))
     assert alert["rule_id"] == "smoke_alarm"
 
@@ -88,9 +73,9 @@ async def test_a_retained_last_will_is_news_of_the_device_but_no_sign_that_it_li
     core: Core, unique_id: str
 ):
     status = f"{unique_id}/homes/H001/smoke-1/status"
-    await core.pipeline.process([message(status, "online", T0)])
+    await core.pipeline.process([inbound(status, "online", T0)])
     later = T0 + timedelta(hours=3)
-    await core.pipeline.process([message(status, "offline", later, retain=True)])
+    await core.pipeline.process([inbound(status, "offline", later, retain=True)])
     (alert,) = await select(core, sa.select(alerts))
     assert (alert["rule_id"], alert["device_id"]) == ("device_offline", "smoke-1")
     (device,) = await select(core, sa.select(devices))
