@@ -1,10 +1,13 @@
-"""The flow, written out once: match source -> normalise -> check household and device ->
-store readings and state -> rules -> alerts, in one transaction per batch of messages.
+"""The flow, written out once, in one transaction per batch of messages:
+drop redeliveries -> match source and normalise -> known household -> the household's rate ->
+retained state or news -> register devices (within the household's quota) -> store readings
+and state -> rules -> alerts.
 
 Everything a batch changes is committed together, and only then are its messages acknowledged
-to the broker, its alert changes announced and its notifications handed to the dispatcher. If
-the transaction fails, what the rules were told of the batch's alerts is taken back with it. A
-redelivered message finds its readings already stored and changes nothing.
+to the broker, its alert changes announced, its rate spent and its notifications handed to the
+dispatcher. If the transaction fails, what the rules were told of the batch's alerts is taken
+back with it. A redelivered message changes nothing: its readings are already stored, or the
+broker's DUP flag and its packet id say it was committed (gateway/ingest/redelivery.py).
 """
 
 from __future__ import annotations
