@@ -176,6 +176,7 @@ class Gateway:
             self.metrics,
             attempts=settings.alerts.send_attempts,
             backoff_s=settings.alerts.retry_backoff_s,
+            urgent_workers=settings.alerts.urgent_workers,
         )
         self.ingest = MqttIngest(
             settings.mqtt,

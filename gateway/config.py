@@ -136,6 +136,9 @@ class AlertSettings(_Section):
     """Attempts per message before the dispatcher records it as failed."""
     retry_backoff_s: float = Field(default=2.0, ge=0)
     """First retry delay; doubles on each attempt."""
+    urgent_workers: int = Field(default=2, ge=1, le=32)
+    """Workers that send only messages about critical alerts (smoke, a call, a fall), so a
+    backlog of lower ones never delays them."""
 
 
 class IngestSettings(_Section):
