@@ -261,7 +261,7 @@ class Pipeline:
         for d in decoded:
             key = (d.match.household_id, d.match.device_id)
             registered, kind = await self._registered_kind(conn, key, new_kinds)
-            everything = d.readings + d.state
+            everything = d.readings + d.state if d.state else d.readings
             if not registered and await self._over_quota_now(conn, key, d.message.received_at):
                 reason = device_limit_reason(*key, self.device_quota)
                 self._dead(result, d.message, "device_limit", reason)
@@ -314,23 +314,23 @@ class Pipeline:
         result: BatchResult,
         stage: Stage,
     ) -> None:
-        unique = list({reading_key(r): r for r in readings}.values())
+        by_key = {reading_key(r): r for r in readings}
         received_at = self.clock.now()
-        new_keys = await insert_readings(conn, unique, received_at)
-        fresh = [r for r in unique if reading_key(r) in new_keys]
+        new_keys = await insert_readings(conn, list(by_key.values()), received_at)
+        # Each new reading, and whether it is a retained state (keys computed once: hot path).
+        fresh = [(r, key in states) for key, r in by_key.items() if key in new_keys]
         result.readings = len(fresh)
         result.duplicates = len(readings) - len(fresh)
-        await update_device_state(conn, fresh, received_at)
+        await update_device_state(conn, [r for r, _ in fresh], received_at)
         seen: dict[DeviceKey, datetime] = {}
-        for r in fresh:
-            if reading_key(r) in states:
+        for r, retained in fresh:
+            if retained:
                 continue  # the broker's copy: no sign that the device is alive now
             key = (r.household_id, r.device_id)
             seen[key] = max(seen.get(key, r.ts), r.ts)
         await touch_devices(conn, seen)
         observe = self.clock.observe if isinstance(self.clock, EventClock) else None
-        for r in fresh:
-            retained = reading_key(r) in states
+        for r, retained in fresh:
             if observe is not None and not retained:
                 observe(r.ts)
             findings = self.detector.evaluate(r, retained=retained)
