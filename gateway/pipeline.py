@@ -26,6 +26,7 @@ from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock, EventClock
 from gateway.config import IngestSettings
 from gateway.detector import Detector, Stage
+from gateway.expiring import ExpiringKeys
 from gateway.ingest.decode import Decoded, decode
 from gateway.ingest.limits import (
     HouseholdRate,
@@ -104,8 +105,8 @@ class Pipeline:
         self.rate = HouseholdRate(limits.household_rate_per_s, limits.household_burst)
         self.device_quota = limits.max_new_devices_per_household
         self._kinds: dict[DeviceKey, DeviceKind | None] = {}
-        self._over_quota: dict[DeviceKey, datetime] = {}
-        """New devices refused for the quota, until when the count need not be asked again."""
+        self._over_quota: ExpiringKeys[DeviceKey] = ExpiringKeys(QUOTA_RECHECK)
+        """New devices refused for the quota, not counted again for a while."""
 
     async def load(self, conn: AsyncConnection) -> None:
         """Restore what a restart must not forget: the last batches' delivery keys."""
@@ -281,14 +282,11 @@ class Pipeline:
 
     async def _over_quota_now(self, conn: AsyncConnection, key: DeviceKey, at: datetime) -> bool:
         """Whether registering this new device would pass its household's quota."""
-        until = self._over_quota.get(key)
-        if until is not None and until > at:
+        if self._over_quota.holds(key, at):
             return True
         if await count_unconfirmed_devices(conn, key[0]) < self.device_quota:
             return False
-        if len(self._over_quota) > 10_000:  # bound memory under a flood of invented ids
-            self._over_quota.clear()
-        self._over_quota[key] = at + QUOTA_RECHECK
+        self._over_quota.add(key, at)
         return True
 
     async def _registered_kind(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.care.households import all_household_ids, household_exists
 from gateway.clock import Clock
+from gateway.expiring import ExpiringKeys
 
 # How long "no such household" is believed before the database is asked again; a household
 # registered by another gateway process is picked up within this time.
@@ -19,7 +20,7 @@ class HouseholdDirectory:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._known: set[str] = set()
-        self._unknown_until: dict[str, datetime] = {}
+        self._unknown: ExpiringKeys[str] = ExpiringKeys(NEGATIVE_TTL)
 
     async def load(self, conn: AsyncConnection) -> None:
         self._known = await all_household_ids(conn)
@@ -27,21 +28,18 @@ class HouseholdDirectory:
     def remember(self, household_id: str) -> None:
         """A household was just registered (by the API in this process)."""
         self._known.add(household_id)
-        self._unknown_until.pop(household_id, None)
+        self._unknown.discard(household_id)
 
     async def unknown_among(self, conn: AsyncConnection, ids: Iterable[str]) -> set[str]:
         """The ids in `ids` that are not registered households."""
         now = self.clock.now()
         unknown = set()
         for household_id in set(ids) - self._known:
-            until = self._unknown_until.get(household_id)
-            if until is not None and until > now:
+            if self._unknown.holds(household_id, now):
                 unknown.add(household_id)
             elif await household_exists(conn, household_id):
                 self.remember(household_id)
             else:
-                if len(self._unknown_until) > 10_000:  # bound memory under a flood of junk
-                    self._unknown_until.clear()
-                self._unknown_until[household_id] = now + NEGATIVE_TTL
+                self._unknown.add(household_id, now)
                 unknown.add(household_id)
         return unknown
