@@ -11,15 +11,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 import paho.mqtt.client as paho
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.alerts.notifiers.base import Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
+from gateway.api.app import ApiOptions, create_api
 from gateway.app import Core, Gateway
 from gateway.care.households import HouseholdIn, create_household
-from gateway.clock import ManualClock
+from gateway.clock import Clock, ManualClock
 from gateway.config import Settings, SourceSettings
 from gateway.ingest.mqtt import InboundMessage
 from gateway.observability import GatewayMetrics
@@ -77,6 +79,30 @@ async def running(settings: Settings, notifier: Notifier | None = None) -> Async
         stop.set()
         await asyncio.wait_for(task, 10)
         await gateway.close()
+
+
+@asynccontextmanager
+async def offline_gateway(
+    database_url: str, prefix: str, *, clock: Clock | None = None
+) -> AsyncIterator[Gateway]:
+    """A prepared gateway that never contacts its broker: for the API and the database."""
+    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, prefix)
+    gateway = Gateway(settings, clock=clock, notifier=ConsoleNotifier(io.StringIO()))
+    await gateway.prepare()
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
+@asynccontextmanager
+async def api_client(
+    gateway: Gateway, token: str, options: ApiOptions | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the gateway's API in process (no socket)."""
+    transport = httpx.ASGITransport(app=create_api(gateway.api_context(token), options))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
 
 
 @asynccontextmanager

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, Severity
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,19 +20,13 @@ T0 = datetime(2026, 11, 29, 5, 52, tzinfo=UTC)
 
 @pytest.fixture
 async def gateway(database_url: str, unique_id: str) -> AsyncIterator[Gateway]:
-    # The broker is never contacted here: only the API and the database are exercised.
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    gw = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
-    await gw.prepare()
-    yield gw
-    await gw.close()
+    async with offline_gateway(database_url, unique_id) as gw:
+        yield gw
 
 
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(gateway.api_context(TOKEN))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with api_client(gateway, TOKEN) as c:
         yield c
 
 

@@ -6,7 +6,6 @@ a generator is read by the app only as far as it asks, so a test sees how much w
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.app import ApiOptions, Exposure, create_api
 from gateway.app import Gateway
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,17 +26,13 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 async def gateway(sqlite_url: str, unique_id: str) -> AsyncIterator[Gateway]:
-    settings = isolated_settings("mqtt://127.0.0.1:1", sqlite_url, unique_id)
-    gw = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
-    await gw.prepare()
-    yield gw
-    await gw.close()
+    async with offline_gateway(sqlite_url, unique_id) as gw:
+        yield gw
 
 
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_api(gateway.api_context(TOKEN)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with api_client(gateway, TOKEN) as c:
         yield c
 
 
@@ -112,9 +106,7 @@ async def test_a_streamed_body_is_cut_at_the_limit(client: httpx.AsyncClient):
 
 
 async def test_the_limit_is_configurable(gateway: Gateway):
-    app = create_api(gateway.api_context(TOKEN), ApiOptions(max_body_bytes=2048))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with api_client(gateway, TOKEN, ApiOptions(max_body_bytes=2048)) as client:
         padded = b" " * 2048 + json.dumps(HOUSEHOLD).encode()  # valid JSON, over the limit
         response = await client.post("/api/households", content=padded, headers={**AUTH, **JSON})
         assert response.status_code == 413
@@ -216,14 +208,9 @@ async def client_on_each_database(
     database_url: str, unique_id: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """As `client`, once on SQLite and once on PostgreSQL (whose integers are 32-bit)."""
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    gw = Gateway(settings, notifier=ConsoleNotifier(io.StringIO()))
-    await gw.prepare()
-    transport = httpx.ASGITransport(app=create_api(gw.api_context(TOKEN)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with offline_gateway(database_url, unique_id) as gw, api_client(gw, TOKEN) as c:
         assert (await c.post("/api/households", json=HOUSEHOLD, headers=AUTH)).status_code == 201
         yield c
-    await gw.close()
 
 
 ID_ROUTES = [
@@ -283,8 +270,7 @@ async def test_household_ids_longer_than_stored_ones_are_refused(
 
 async def statuses(gateway: Gateway, options: ApiOptions, path: str) -> tuple[int, int]:
     """The status of GET `path` without, then with, the token."""
-    transport = httpx.ASGITransport(app=create_api(gateway.api_context(TOKEN), options))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with api_client(gateway, TOKEN, options) as client:
         return (await client.get(path)).status_code, (
             await client.get(path, headers=AUTH)
         ).status_code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,13 +9,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.ingest.mqtt import InboundMessage
 from gateway.store.tables import alerts
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,17 +22,13 @@ T0 = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def gateway(database_url: str, unique_id: str) -> AsyncIterator[Gateway]:
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    gw = Gateway(settings, clock=ManualClock(T0), notifier=ConsoleNotifier(io.StringIO()))
-    await gw.prepare()
-    yield gw
-    await gw.close()
+    async with offline_gateway(database_url, unique_id, clock=ManualClock(T0)) as gw:
+        yield gw
 
 
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_api(gateway.api_context(TOKEN)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with api_client(gateway, TOKEN) as c:
         await c.post("/api/households", json=HOUSEHOLD, headers=AUTH)
         yield c
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,14 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.alerts.notifiers.console import ConsoleNotifier
-from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.models import DeviceKind, Metric, Reading
 from gateway.rules.activity import AwayPeriod
 from gateway.rules.routine import NoWaterUse
-from tests.integration.harness import HOUSEHOLD, isolated_settings
+from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,19 +25,14 @@ AWAY = "/api/households/H001/away"
 
 @pytest.fixture
 async def gateway(database_url: str, unique_id: str) -> AsyncIterator[Gateway]:
-    # As in test_api.py, but on a manual clock: away periods are judged against "now".
-    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
-    gw = Gateway(settings, clock=ManualClock(NOW), notifier=ConsoleNotifier(io.StringIO()))
-    await gw.prepare()
-    yield gw
-    await gw.close()
+    # On a manual clock: away periods are judged against "now".
+    async with offline_gateway(database_url, unique_id, clock=ManualClock(NOW)) as gw:
+        yield gw
 
 
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(gateway.api_context(TOKEN))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with api_client(gateway, TOKEN) as c:
         created = await c.post("/api/households", json=HOUSEHOLD, headers=AUTH)
         assert created.status_code == 201, created.text
         yield c

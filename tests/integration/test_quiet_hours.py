@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from gateway.alerts.notifiers.base import Delivery, OutboundMessage
-from gateway.api.app import create_api
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.models import Finding, FindingAction, Severity
 from gateway.store.rule_settings import put_overrides
 from gateway.store.tables import alert_events, notifications
-from tests.integration.harness import HOUSEHOLD, eventually, isolated_settings, register, rows
+from tests.integration.harness import (
+    HOUSEHOLD,
+    api_client,
+    eventually,
+    isolated_settings,
+    register,
+    rows,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN = "test-token-0123456789"
@@ -275,8 +280,7 @@ async def test_a_window_within_the_day_holds_until_its_end(
 
 async def test_alert_detail_shows_until_when_a_message_is_held(gateway: Gateway):
     await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
-    transport = httpx.ASGITransport(app=create_api(gateway.api_context(TOKEN)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with api_client(gateway, TOKEN) as client:
         detail = (await client.get("/api/alerts/1", headers=AUTH)).json()
     (note,) = detail["notifications"]
     assert note["status"] == "pending"
