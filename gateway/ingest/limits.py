@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.models import Metric, Reading
@@ -40,7 +40,7 @@ def rate_time(readings: list[Reading], received_at: datetime) -> datetime:
     return min(max(own, received_at - BACKLOG_SPAN), received_at)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: datetime
@@ -72,12 +72,18 @@ class HouseholdRate:
             "iot_gateway_shed_messages_total"
         )
 
-    def _refilled(self, bucket: _Bucket | None, at: datetime) -> _Bucket:
-        if bucket is None:
+    def _copy(self, household_id: str, at: datetime) -> _Bucket:
+        """A batch's own copy of the household's bucket (a full one if it has none)."""
+        held = self._buckets.get(household_id)
+        if held is None:
             return _Bucket(self.burst, at)
-        elapsed = max((at - bucket.at).total_seconds(), 0.0)
-        tokens = min(self.burst, bucket.tokens + elapsed * self.per_s)
-        return _Bucket(tokens, max(bucket.at, at), bucket.shed_noted)
+        return _Bucket(held.tokens, held.at, held.shed_noted)
+
+    def _refill(self, bucket: _Bucket, at: datetime) -> None:
+        elapsed = (at - bucket.at).total_seconds()
+        if elapsed > 0:
+            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.per_s)
+            bucket.at = at
 
     def _keep(self, buckets: dict[str, _Bucket]) -> None:
         if len(self._buckets) + len(buckets) > self.most_households:
@@ -94,7 +100,8 @@ class HouseholdRate:
 
 
 class RateWindow:
-    """One batch's decisions, on copies of the buckets."""
+    """One batch's decisions, on copies of the buckets it touches (made once per household:
+    this runs for every message)."""
 
     def __init__(self, rate: HouseholdRate) -> None:
         self.rate = rate
@@ -103,14 +110,17 @@ class RateWindow:
     def admit(self, household_id: str, at: datetime, *, alarm: bool) -> tuple[bool, bool]:
         """(take it, keep it as a dead letter): an alarm is always taken (and costs a token);
         of the messages shed, the first of each minute is kept as a dead letter."""
-        held = self._buckets.get(household_id) or self.rate._buckets.get(household_id)
-        bucket = self.rate._refilled(held, at)
+        bucket = self._buckets.get(household_id)
+        if bucket is None:
+            bucket = self._buckets[household_id] = self.rate._copy(household_id, at)
+        self.rate._refill(bucket, at)
         if bucket.tokens >= 1 or alarm:
-            self._buckets[household_id] = replace(bucket, tokens=max(bucket.tokens - 1, 0.0))
+            bucket.tokens = max(bucket.tokens - 1, 0.0)
             return True, False
         noted = bucket.shed_noted
         note = noted is None or (at - noted).total_seconds() >= HouseholdRate.NOTE_EVERY_S
-        self._buckets[household_id] = replace(bucket, shed_noted=at) if note else bucket
+        if note:
+            bucket.shed_noted = at
         return False, note
 
     def commit(self) -> None:
