@@ -21,6 +21,14 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.alerts.policy import (
+    CHECKIN_WAIT_MIN,
+    CLOSED_LOOP_MIN,
+    INACTIVITY_RULES,
+    Step,
+)
+from gateway.models import Severity
+
 DEFAULT_CONFIG_PATH = Path("config/gateway.toml")
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "admin", "token", ""})
 MIN_TOKEN_LENGTH = 16
@@ -141,6 +149,51 @@ class AlertSettings(_Section):
     backlog of lower ones never delays them."""
 
 
+class ControlRoomSettings(_Section):
+    name: str = Field(default="值班室", min_length=1, max_length=100)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,15}$")
+    """The duty phone (SMS and calls at the control-room step); None: robots only."""
+    language: Literal["zh", "en"] | None = None
+
+
+class RobotSettings(_Section):
+    """A WeCom (企业微信) or DingTalk group robot: a webhook URL the gateway posts markdown to."""
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: Literal["wecom", "dingtalk"]
+    url: SecretStr
+    """The robot's webhook URL (it carries the robot's key: a secret)."""
+    secret: SecretStr | None = None
+    """DingTalk's signing secret ("加签"), when the robot has one."""
+    villages: list[str] = Field(default_factory=list)
+    """Village teams' robots get alerts of these villages only; empty: every alert (the
+    control room's)."""
+
+
+class EscalationSettings(_Section):
+    """Who is contacted, how, and how long to wait (DESIGN.md §6); see docs/escalation.md."""
+
+    policies: dict[Severity, list[Step]] = Field(default_factory=dict)
+    """Steps per severity; a severity not given keeps the built-in steps."""
+    checkin_rules: list[str] = Field(default_factory=lambda: list(INACTIVITY_RULES))
+    """Rules whose escalation starts with a check-in call to the elder; [] turns it off."""
+    checkin_wait_min: float = Field(default=CHECKIN_WAIT_MIN, gt=0, le=60)
+    closed_loop_min: float | None = Field(default=CLOSED_LOOP_MIN, gt=0)
+    """After a critical alert is acknowledged: escalate again when nobody confirms arrival or
+    resolves within this many minutes; None: acknowledgement ends it."""
+    batch_window_s: float = Field(default=60.0, ge=0, le=3600)
+    """Further messages to one person about one household within this time after a message
+    go out together, as one, when it ends."""
+    check_interval_s: float = Field(default=5.0, gt=0, le=300)
+    """How often due steps are looked for (a reply or failed delivery wakes it at once)."""
+    control_room: ControlRoomSettings = ControlRoomSettings()
+    robots: list[RobotSettings] = Field(default_factory=list)
+    sms_provider: Literal["twilio", "aliyun", "console"] | None = None
+    """Who carries SMS; None: Twilio when configured, else the console."""
+    templates: dict[Literal["zh", "en"], dict[str, str]] = Field(default_factory=dict)
+    """Message templates overriding the built-in ones, by language and name (docs)."""
+
+
 class IngestSettings(_Section):
     """Limits that keep one household's hub, gone wrong or hostile, from burying the rest."""
 
@@ -222,12 +275,17 @@ class Settings(BaseSettings):
     """Rule defaults; None: the built-in ones (gateway/defaults/rules.toml, which
     config/rules.toml in the repository links to)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    """The base URL Twilio (and people following a link) reach this gateway at, e.g.
+    https://care.example.org; webhooks are checked against it. None: no calls back, so no
+    check-in calls, replies or delivery reports."""
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
     alerts: AlertSettings = AlertSettings()
     ingest: IngestSettings = IngestSettings()
+    escalation: EscalationSettings = EscalationSettings()
     sources: list[SourceSettings] = Field(default_factory=default_sources)
 
     @field_validator("timezone")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -41,15 +41,21 @@ class Address(_Body):
         return f"{self.county}{self.township}{self.village}{self.detail}"
 
 
+Language = Literal["zh", "en"]
+
+
 class Visitor(_Body):
     name: Name
     phone: Phone
+    language: Language | None = None
+    """Language of this person's messages; None: the gateway's (Chinese by default)."""
 
 
 class Relative(_Body):
     name: Name
     phone: Phone
     relation: Annotated[str, StringConstraints(max_length=50)] | None = None
+    language: Language | None = None
 
 
 class HouseholdIn(_Body):
@@ -83,6 +89,7 @@ class Contact:
     name: str
     phone: str
     relation: str | None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,8 @@ class Household:
     visitors: list[Contact]
     relatives: list[Contact]
     created_at: datetime
+    escalation: dict[str, Any] | None = None
+    """The household's own escalation steps per severity (JSON), where it has them."""
 
 
 class HouseholdExists(Exception):
@@ -128,6 +137,7 @@ async def create_household(conn: AsyncConnection, body: HouseholdIn, now: dateti
             "name": v.name,
             "phone": v.phone,
             "relation": None,
+            "language": v.language,
         }
         for i, v in enumerate(body.visitors)
     ]
@@ -139,6 +149,7 @@ async def create_household(conn: AsyncConnection, body: HouseholdIn, now: dateti
             "name": r.name,
             "phone": r.phone,
             "relation": r.relation,
+            "language": r.language,
         }
         for i, r in enumerate(body.relatives)
     ]
@@ -168,7 +179,7 @@ async def get_households(conn: AsyncConnection, ids: list[str] | None = None) ->
     for row in await conn.execute(contact_query):
         c = row._mapping
         by_household.setdefault(c["household_id"], []).append(
-            Contact(c["role"], c["name"], c["phone"], c["relation"])
+            Contact(c["role"], c["name"], c["phone"], c["relation"], c["language"])
         )
     out = []
     for row in await conn.execute(query):
@@ -189,6 +200,7 @@ async def get_households(conn: AsyncConnection, ids: list[str] | None = None) ->
                 visitors=[p for p in people if p.role == "visitor"],
                 relatives=[p for p in people if p.role == "relative"],
                 created_at=h["created_at"],
+                escalation=h["escalation"],
             )
         )
     return out

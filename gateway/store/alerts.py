@@ -33,6 +33,10 @@ class AlertRecord:
     resolved_by: str | None
     resolution_note: str | None
     updated_at: datetime
+    arrived_at: datetime | None = None
+    arrived_by: str | None = None
+    flagged_at: datetime | None = None
+    flag_reason: str | None = None
 
 
 def _record(row: sa.Row[Any]) -> AlertRecord:
@@ -186,6 +190,11 @@ class NotificationRecord:
     sent_at: datetime | None
     not_before: datetime | None = None
     """Held back until then (quiet hours); None: sent at once."""
+    step: int | None = None
+    purpose: str = "alert"
+    language: str = "zh"
+    delivery_status: str | None = None
+    batched_into: int | None = None
 
 
 async def alert_notifications(conn: AsyncConnection, alert_id: int) -> list[NotificationRecord]:

@@ -54,6 +54,8 @@ households = sa.Table(
     sa.Column("village", sa.String(100), nullable=False, server_default=""),
     sa.Column("address_detail", sa.String(200), nullable=False, server_default=""),
     sa.Column("timezone", sa.String(64)),
+    # The household's own escalation steps per severity (only what differs from the settings).
+    sa.Column("escalation", sa.JSON),
     sa.Column("details", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -75,7 +77,10 @@ contacts = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("phone", sa.String(32), nullable=False),
     sa.Column("relation", sa.String(50)),
+    # Language of the messages this person gets (zh, en); None: the gateway's.
+    sa.Column("language", sa.String(8)),
     sa.CheckConstraint("role IN ('visitor', 'relative')", name="role"),
+    sa.Index("ix_contacts_phone", "phone"),
 )
 
 devices = sa.Table(
@@ -142,6 +147,12 @@ alerts = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("resolved_by", sa.String(100)),
     sa.Column("resolution_note", sa.String(1000)),
+    # Someone confirmed they are at the elder's home (SMS "2", the API).
+    sa.Column("arrived_at", UTCDateTime),
+    sa.Column("arrived_by", sa.String(100)),
+    # Needs the control room's attention: it reached the control room, or nobody could be told.
+    sa.Column("flagged_at", UTCDateTime),
+    sa.Column("flag_reason", sa.String(200)),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # One active alert per (household, rule, device): repeats update it.
     sa.Index(
@@ -193,8 +204,65 @@ notifications = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     # Held back until then (quiet hours for low-severity alerts); None: send at once.
     sa.Column("not_before", UTCDateTime),
+    # The escalation step that sent it (None: sent before escalations existed).
+    sa.Column("step", sa.Integer),
+    sa.Column("purpose", sa.String(16), nullable=False, server_default="alert"),
+    sa.Column("language", sa.String(8), nullable=False, server_default="zh"),
+    # What the provider reported later (status callbacks): delivered, undelivered, no-answer...
+    sa.Column("delivery_status", sa.String(32)),
+    # Sent as part of another notification's message (several alerts of a household at once).
+    sa.Column("batched_into", sa.Integer),
     sa.Index("ix_notifications_status", "status"),
     sa.Index("ix_notifications_alert", "alert_id"),
+    sa.Index("ix_notifications_provider_id", "provider_id"),
+)
+
+# Where each alert's escalation stands: the policy frozen on it when it opened, the next step
+# to run and when. The escalator claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL), so a
+# step runs once however many gateway processes share the database, and a restart resumes.
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("policy", sa.JSON, nullable=False),
+    # running: steps go on; acknowledged: waiting for arrival (closed loop); done: nothing more.
+    sa.Column("state", sa.String(16), nullable=False),
+    # The next step to run (an index into the policy's steps); rounds: repeats of the last.
+    sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rounds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_escalations_due", "state", "next_at"),
+)
+
+# Visits: each contact with an elder on the official form's terms. The escalation files one per
+# alert (method remote_monitoring, or phone when the elder answered a check-in call).
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "household_id",
+        HOUSEHOLD_ID,
+        sa.ForeignKey("households.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="SET NULL"), unique=True),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("visited_at", UTCDateTime, nullable=False),
+    sa.Column("visitor", sa.String(100), nullable=False),
+    sa.Column("summary", sa.String(1000), nullable=False),
+    # The rest of the record: who was notified, who acknowledged and when, who arrived...
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.CheckConstraint(
+        "method IN ('phone', 'home_visit', 'video', 'remote_monitoring', 'other')", name="method"
+    ),
+    sa.Index("ix_visits_household_at", "household_id", "visited_at"),
 )
 
 dead_letters = sa.Table(

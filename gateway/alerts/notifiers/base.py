@@ -10,16 +10,41 @@ from typing import Protocol
 class Channel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
+    ROBOT = "robot"
+    """A group robot (WeCom / DingTalk webhook) of the control room or a village team."""
+
+
+class Purpose(StrEnum):
+    """Why a message is sent; voice calls ask for a different keypress for each."""
+
+    ALERT = "alert"
+    """Tells a person about an alert; a call asks them to press 1 to acknowledge."""
+    CHECKIN = "checkin"
+    """Asks the elder to press 1 if they are well."""
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message to one person; `to_phone` is E.164 (+8613800000000)."""
+    """A message to one person or group.
+
+    `to_phone` is E.164 (+8613800000000) for SMS and voice, the robot's configured name for
+    ROBOT. A voice call reads `body`, then `prompt` (if any) while it waits for one key.
+    """
 
     channel: Channel
     to_phone: str
     to_name: str
     body: str
+    notification_id: int | None = None
+    """The row this message is (webhooks name it, so a callback finds its notification)."""
+    purpose: Purpose = Purpose.ALERT
+    prompt: str | None = None
+    """Spoken after `body` on a call, while one key is gathered (press 1 ...)."""
+    title: str | None = None
+    """A heading, for channels that show one (group robots' markdown)."""
+    link: str | None = None
+    """Where the alert can be acknowledged (group robots)."""
+    language: str = "zh"
 
 
 @dataclass(frozen=True, slots=True)
