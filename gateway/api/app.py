@@ -26,6 +26,8 @@ Exposure = Literal["public", "token", "off"]
 
 OPEN_PATHS = frozenset({"/api/health"})
 """Paths under /api/ that need no token."""
+OPEN_PREFIXES = ("/api/webhooks/",)
+"""Paths under /api/ that need no bearer token because they check a signature of their own."""
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
@@ -53,7 +55,13 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         openapi_url="/openapi.json" if docs else None,
         middleware=[
             Middleware(InternalErrors),
-            Middleware(BearerGate, context=context, open_paths=OPEN_PATHS, token_paths=token_paths),
+            Middleware(
+                BearerGate,
+                context=context,
+                open_paths=OPEN_PATHS,
+                open_prefixes=OPEN_PREFIXES,
+                token_paths=token_paths,
+            ),
         ],
         exception_handlers={RequestValidationError: validation_failed},
     )

@@ -31,7 +31,8 @@ def _unauthorized() -> JSONResponse:
 class BearerGate:
     """Pure ASGI middleware: a request for a protected path without a valid token gets 401.
 
-    Protected: everything under /api/ except `open_paths`, and `token_paths` elsewhere (the
+    Protected: everything under /api/ except `open_paths` and what starts with
+    `open_prefixes` (webhooks, which carry their own signature), and `token_paths` elsewhere (the
     docs or /metrics when configured so). Other paths pass, so an unknown one is still a 404.
     """
 
@@ -41,17 +42,21 @@ class BearerGate:
         *,
         context: ApiContext,
         open_paths: Set[str] = frozenset(),
+        open_prefixes: tuple[str, ...] = (),
         token_paths: Set[str] = frozenset(),
     ) -> None:
         self.app = app
         self.context = context
         self.open_paths = frozenset(open_paths)
+        self.open_prefixes = open_prefixes
         self.token_paths = frozenset(token_paths)
 
     def protects(self, path: str) -> bool:
         if path in self.token_paths:
             return True
-        return (path == "/api" or path.startswith("/api/")) and path not in self.open_paths
+        if path in self.open_paths or path.startswith(self.open_prefixes):
+            return False
+        return path == "/api" or path.startswith("/api/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.protects(scope["path"]):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -45,6 +46,9 @@ class OutboundMessage:
     link: str | None = None
     """Where the alert can be acknowledged (group robots)."""
     language: str = "zh"
+    fields: Mapping[str, str] = field(default_factory=dict)
+    """The message's parts (elder, address, event, time, action, ack), for providers that send
+    approved templates with variables instead of free text (Alibaba Cloud, Tencent Cloud)."""
 
 
 @dataclass(frozen=True, slots=True)
