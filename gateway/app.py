@@ -14,8 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
+from gateway.alerts.escalation import Escalator
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
+from gateway.alerts.responses import Responses
 from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
@@ -45,8 +47,16 @@ def default_notifier(settings: Settings) -> Notifier:
     if settings.twilio.enabled:
         from gateway.alerts.notifiers.twilio import TwilioNotifier
 
-        return TwilioNotifier(settings.twilio)
+        return TwilioNotifier(settings.twilio, settings.public_url)
     return ConsoleNotifier()
+
+
+def channel_notifiers(settings: Settings, chosen: Notifier | None) -> dict[Channel, Notifier]:
+    """Who carries each channel: `chosen` (tests, the demo) for all, else by the settings."""
+    if chosen is not None:
+        return {Channel.SMS: chosen, Channel.VOICE: chosen, Channel.ROBOT: chosen}
+    calls = default_notifier(settings)
+    return {Channel.SMS: calls, Channel.VOICE: calls, Channel.ROBOT: ConsoleNotifier()}
 
 
 class StartupError(Exception):
@@ -93,7 +103,19 @@ class Core:
         self.db = create_engine(settings.database.url, echo=settings.database.echo)
         self.sources = SourceTable(settings.sources)
         self.directory = HouseholdDirectory(clock)
-        self.book = AlertBook(self.db, clock, settings.alerts.language, tz)
+        self.escalator = Escalator(
+            self.db,
+            clock,
+            settings.escalation,
+            metrics,
+            language=settings.alerts.language,
+            default_zone=tz,
+            public_url=settings.public_url,
+            submit=on_notifications,
+        )
+        self.book = AlertBook(
+            self.db, clock, settings.alerts.language, tz, escalator=self.escalator
+        )
         self.detector = Detector(
             self.db,
             load_rules_config(settings.rules_file),
@@ -168,16 +190,21 @@ class Gateway:
         self.book = self.core.book
         self.detector = self.core.detector
         self.pipeline = self.core.pipeline
-        chosen = notifier or default_notifier(settings)
+        self.escalator = self.core.escalator
         self.dispatcher = NotificationDispatcher(
             self.db,
-            {Channel.SMS: chosen, Channel.VOICE: chosen},
+            channel_notifiers(settings, notifier),
             self.clock,
             self.metrics,
             attempts=settings.alerts.send_attempts,
             backoff_s=settings.alerts.retry_backoff_s,
             urgent_workers=settings.alerts.urgent_workers,
+            batch_window_s=settings.escalation.batch_window_s,
+            texts=self.escalator.texts,
+            gather=self.escalator.hears_answers,
+            on_failed=self.escalator.failed,
         )
+        self.responses = Responses(self.db, self.book, self.escalator, self.metrics)
         self.ingest = MqttIngest(
             settings.mqtt,
             self.core.sources.subscriptions(settings.mqtt.shared_group),
@@ -202,6 +229,13 @@ class Gateway:
             household_changed=self.core.household_changed,
             routine_summary=self.detector.routine_summary,
             rules_defaults=self.detector.rules_config,
+            responses=self.responses,
+            twilio_auth_token=(
+                self.settings.twilio.auth_token.get_secret_value()
+                if self.settings.twilio.enabled and self.settings.twilio.auth_token
+                else None
+            ),
+            public_url=self.settings.public_url,
         )
 
     def broker_status(self) -> BrokerStatus:
@@ -215,6 +249,10 @@ class Gateway:
         if not isinstance(self.clock, EventClock):
             schedule.every(TICK_INTERVAL_S, "rules_tick", self.detector.tick)
         schedule.every(SAVE_INTERVAL_S, "rule_state_save", self.detector.save_state)
+        schedule.every(
+            self.settings.escalation.check_interval_s, "escalation", self.escalator.run_due
+        )
+        self.escalator.wake = lambda: schedule.run_soon("escalation")
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")

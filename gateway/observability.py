@@ -45,6 +45,32 @@ class GatewayMetrics:
         self.alerts_open = Gauge(
             "iot_gateway_alerts_open", "Alerts not yet resolved", ["severity"], registry=r
         )
+        self.alerts_flagged = Gauge(
+            "iot_gateway_alerts_flagged",
+            "Alerts not yet resolved that need the control room: they reached it "
+            "(control_room), every message failed (undeliverable) or nobody is on file "
+            "(no_recipient)",
+            ["reason"],
+            registry=r,
+        )
+        self.alerts_flagged_total = Counter(
+            "iot_gateway_alert_flags",
+            "Alerts flagged for the control room, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.escalation_steps = Counter(
+            "iot_gateway_escalation_steps",
+            "Escalation steps run: notifying (first), escalated (later or repeated), checkin_call",
+            ["kind"],
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "iot_gateway_webhooks",
+            "Provider webhooks received, by kind and outcome (forged ones are refused)",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.notifications = Counter(
             "iot_gateway_notifications",
             "Notifications by channel and outcome",

@@ -48,6 +48,13 @@ class Schedule:
     def every(self, seconds: float, name: str, job: Job) -> None:
         self.scheduler.add_job(job, "interval", seconds=seconds, id=name, name=name)
 
+    def run_soon(self, name: str) -> None:
+        """Run job `name` now rather than at its next time (callers make sure it is not
+        running: a second instance would be skipped, and counted as such)."""
+        job = self.scheduler.get_job(name)
+        if job is not None and self.scheduler.running:
+            job.modify(next_run_time=datetime.now(UTC))
+
     def start(self) -> None:
         self.scheduler.start()
 

@@ -232,6 +232,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from _fresh_postgres_database()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database, for tests only PostgreSQL can run (mark them
+    `postgres`): several gateway processes sharing one database."""
+    yield from _fresh_postgres_database()
+
+
 def _run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
     # A worker thread with its own event loop: this fixture is sync, and the test's event loop
     # (pytest-asyncio's) is not running yet during setup, nor any more during teardown.

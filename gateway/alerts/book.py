@@ -21,11 +21,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.alerts.messages import AlertText, Language, render_alert
-from gateway.alerts.notifiers.base import Channel
-from gateway.care.households import Contact, Household, get_household
+from gateway.alerts.escalation import Escalator
+from gateway.alerts.messages import Language
+from gateway.alerts.visits import CHECKIN_NOTE, file_visit
+from gateway.care.households import get_household
 from gateway.clock import Clock
+from gateway.config import EscalationSettings
 from gateway.models import AlertStatus, EvidenceValue, Finding, FindingAction, Severity
+from gateway.observability import GatewayMetrics
 from gateway.rules.catalogue import QuietHoursConfig
 from gateway.store.alerts import (
     AlertRecord,
@@ -53,6 +56,9 @@ class AlertChange:
     active: bool
     evidence: Mapping[str, EvidenceValue] = field(default_factory=dict)
     """The finding's evidence, for an alert that opened."""
+    outcome: str | None = None
+    """How a closed alert ended, when it says something about the rule: "well" (the elder
+    answered a check-in call: a false alarm)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +96,7 @@ class AlertBook:
         default_zone: ZoneInfo,
         *,
         quiet_hours: QuietHoursFor | None = None,
+        escalator: Escalator | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -97,6 +104,17 @@ class AlertBook:
         self.default_zone = default_zone
         self.quiet_hours = quiet_hours
         self.listeners: list[AlertListener] = []
+        self.escalator = escalator or Escalator(
+            db,
+            clock,
+            EscalationSettings(),
+            GatewayMetrics(),
+            language=language,
+            default_zone=default_zone,
+            public_url=None,
+            submit=lambda ids: None,
+        )
+        """Runs each alert's escalation: the built-in policies unless one is given."""
 
     async def apply(self, conn: AsyncConnection, findings: Sequence[Finding]) -> Applied:
         """Open, update or close alerts for these findings, in order, in the caller's
@@ -135,6 +153,48 @@ class AlertBook:
         self.announce(applied.changes)
         return resolved
 
+    async def arrive(self, alert_id: int, by: str) -> AlertRecord:
+        """Someone is at the elder's home: the escalation ends (acknowledging it if need be)."""
+        async with self.db.begin() as conn:
+            return await self._arrive(conn, alert_id, by)
+
+    async def _arrive(self, conn: AsyncConnection, alert_id: int, by: str) -> AlertRecord:
+        alert = await self._acknowledge(conn, alert_id, by)
+        if alert.arrived_at is not None:
+            return alert
+        now = self.clock.now()
+        await update_alert(conn, alert_id, arrived_at=now, arrived_by=by, updated_at=now)
+        await add_event(conn, alert_id, now, "arrived", by, None)
+        await self.escalator.finished(conn, alert_id, now)
+        return await self._get(conn, alert_id)
+
+    async def checkin_answered(self, alert_id: int, elder: str, detail: str) -> AlertRecord | None:
+        """The elder answered a check-in call with 1 ("I am well"): the alert is closed as a
+        false alarm, filed as a phone visit, and the rules hear it (outcome "well")."""
+        applied = Applied()
+        async with self.db.begin() as conn:
+            alert = await self._get(conn, alert_id)
+            if alert.status is AlertStatus.RESOLVED:
+                return None
+            now = self.clock.now()
+            await update_alert(
+                conn, alert_id, acknowledged_at=now, acknowledged_by=elder, updated_at=now
+            )
+            await add_event(conn, alert_id, now, "checkin_answered", elder, detail)
+            alert = await self._get(conn, alert_id)
+            await self._close(
+                conn,
+                alert,
+                elder,
+                CHECKIN_NOTE[self.language],
+                applied,
+                event="resolved",
+                outcome="well",
+            )
+            closed = await self._get(conn, alert_id)
+        self.announce(applied.changes)
+        return closed
+
     async def _acknowledge(self, conn: AsyncConnection, alert_id: int, by: str) -> AlertRecord:
         alert = await self._get(conn, alert_id)
         if alert.status is AlertStatus.RESOLVED:
@@ -151,6 +211,7 @@ class AlertBook:
             updated_at=now,
         )
         await add_event(conn, alert_id, now, "acknowledged", by, None)
+        await self.escalator.acknowledged(conn, alert_id, now)
         # Someone has taken charge: messages held back for the quiet hours are no longer needed.
         await conn.execute(
             sa.update(notifications)
@@ -182,7 +243,7 @@ class AlertBook:
         alert_id = await insert_alert(conn, item, AlertStatus.OPEN, now)
         await add_event(conn, alert_id, now, "opened", SYSTEM_ACTOR, item.summary)
         applied.opened.append(alert_id)
-        applied.notification_ids += await self._queue_notifications(conn, alert_id, item, now)
+        applied.notification_ids += await self._escalate(conn, alert_id, item, now)
         applied.changes.append(
             AlertChange(
                 item.household_id, item.rule_id, item.device_id, item.ts, True, item.evidence
@@ -211,8 +272,10 @@ class AlertBook:
         applied: Applied,
         *,
         event: str,
+        outcome: str | None = None,
     ) -> None:
         now = self.clock.now()
+        await self.escalator.finished(conn, alert.id, now)
         await update_alert(
             conn,
             alert.id,
@@ -229,59 +292,33 @@ class AlertBook:
             .where(notifications.c.alert_id == alert.id, notifications.c.status == "pending")
             .values(status="cancelled")
         )
+        await file_visit(conn, await self._get(conn, alert.id), self.language, now, outcome)
         applied.changes.append(
-            AlertChange(alert.household_id, alert.rule_id, alert.device_id, alert.opened_at, False)
+            AlertChange(
+                alert.household_id,
+                alert.rule_id,
+                alert.device_id,
+                alert.opened_at,
+                False,
+                outcome=outcome,
+            )
         )
 
-    async def _queue_notifications(
+    async def _escalate(
         self, conn: AsyncConnection, alert_id: int, item: Finding, now: datetime
     ) -> list[int]:
+        """Start the new alert's escalation (its first step at once, unless held)."""
         household = await get_household(conn, item.household_id)
         if household is None:
             await add_event(conn, alert_id, now, "no_recipient", SYSTEM_ACTOR, "unknown household")
+        not_before = None
+        if household is not None:
+            not_before = await self._hold(conn, alert_id, household.id, item.severity, now)
+        if self.escalator is None:
             return []
-        recipients, reason = _first_recipients(household)
-        if not recipients:
-            log.warning("alert %s: household %s has no visitor or relative", alert_id, household.id)
-            await add_event(
-                conn, alert_id, now, "no_recipient", SYSTEM_ACTOR, "no visitor or relative on file"
-            )
-            return []
-        zone = ZoneInfo(household.timezone) if household.timezone else self.default_zone
-        body = render_alert(
-            AlertText(
-                rule_id=item.rule_id,
-                severity=item.severity,
-                elder_name=household.elder_name,
-                address=household.address.one_line(),
-                device_id=item.device_id,
-                at=item.ts,
-            ),
-            self.language,
-            zone,
+        return await self.escalator.begin(
+            conn, await self._get(conn, alert_id), household, not_before
         )
-        not_before = await self._hold(conn, alert_id, household.id, item.severity, now)
-        ids = []
-        for contact in recipients:
-            result = await conn.execute(
-                sa.insert(notifications)
-                .values(
-                    alert_id=alert_id,
-                    channel=Channel.SMS.value,
-                    recipient_role=contact.role,
-                    recipient_name=contact.name,
-                    recipient_phone=contact.phone,
-                    reason=reason,
-                    body=body,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    not_before=not_before,
-                )
-                .returning(notifications.c.id)
-            )
-            ids.append(result.scalar_one())
-        return ids
 
     async def _hold(
         self,
@@ -313,13 +350,6 @@ class AlertBook:
         if alert is None:
             raise AlertNotFound(alert_id)
         return alert
-
-
-def _first_recipients(household: Household) -> tuple[list[Contact], str]:
-    """Step 1 of escalation: the assigned visitors; relatives only when there is no visitor."""
-    if household.visitors:
-        return household.visitors, "alert opened: assigned visitor"
-    return household.relatives, "alert opened: no visitor assigned, relative instead"
 
 
 def quiet_hours_end(

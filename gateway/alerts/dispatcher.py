@@ -3,7 +3,15 @@
 Submitted ids are sorted into lanes by their alert's severity (one query per batch): critical
 ones have workers of their own, so no backlog of lower ones can delay them (see `lanes`).
 A notification row is claimed before it is sent (so two workers or two gateways never send
-the same one), and its outcome is written only after the provider has answered. A row whose
+the same one), and its outcome is written only after the provider has answered.
+
+Batching: a message to a person about a household they were sent a message about within
+`batch_window_s` waits until that window ends, and then goes out with every other message
+waiting for them about that household, as one (a digest). The first message is never held, nor
+one about a critical alert, which takes the waiting ones along.
+
+A message that fails for good is reported to the escalation (`on_failed`), which tries the
+person on another channel or moves on to the next step. A row whose
 `not_before` is still to come (quiet hours) is neither claimed nor swept: it stays pending, and
 the first sweep after that time sends it.
 """
@@ -15,12 +23,21 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.alerts.lanes import Lane, Lanes, severity_rank
-from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage, SendError
+from gateway.alerts.messages import Texts
+from gateway.alerts.notifiers.base import (
+    Channel,
+    Delivery,
+    Notifier,
+    OutboundMessage,
+    Purpose,
+    SendError,
+)
 from gateway.clock import Clock
 from gateway.models import AlertStatus, Severity
 from gateway.observability import GatewayMetrics
@@ -37,6 +54,8 @@ STALE_CLAIM = timedelta(minutes=5)
 SORT_BATCH = 500
 
 Sleep = Callable[[float], Awaitable[None]]
+FailureHook = Callable[[list[int], str], Awaitable[None]]
+"""Told which notifications failed for good, and why (the escalation moves on)."""
 
 
 class NotificationDispatcher:
@@ -54,6 +73,10 @@ class NotificationDispatcher:
         sweep_interval_s: float = 15.0,
         queue_size: int = 10_000,
         sleep: Sleep = asyncio.sleep,
+        batch_window_s: float = 0.0,
+        texts: Texts | None = None,
+        gather: bool = False,
+        on_failed: FailureHook | None = None,
     ) -> None:
         self.engine = engine
         self.notifiers = notifiers
@@ -65,6 +88,11 @@ class NotificationDispatcher:
         self.urgent_workers = urgent_workers
         self.sweep_interval_s = sweep_interval_s
         self.sleep = sleep
+        self.batch_window = timedelta(seconds=batch_window_s)
+        self.texts = texts or Texts()
+        self.gather = gather
+        """Calls ask for a key (press 1): only when providers can call back with it."""
+        self.on_failed = on_failed
         # Submitted ids, until their lane is known. When this queue or a lane is full the rows
         # stay pending and the next sweep picks them up.
         self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=queue_size)
@@ -223,18 +251,122 @@ class NotificationDispatcher:
                 sa.update(notifications)
                 .where(notifications.c.id == notification_id, _due(now))
                 .values(status="sending", claimed_at=now)
-                .returning(
-                    notifications.c.channel,
-                    notifications.c.recipient_phone,
-                    notifications.c.recipient_name,
-                    notifications.c.body,
-                )
+                .returning(*_CLAIMED)
             )
             row = claimed.first()
-        if row is None:
-            return None  # already sent, cancelled, claimed by another worker, or held till later
+            if row is None:
+                return None  # already sent, cancelled, claimed by another worker, or held
+            rows = [row]
+            if self.batch_window and row.purpose == Purpose.ALERT.value:
+                batch = await self._batch(conn, row, now)
+                if batch is None:
+                    return None  # held: goes with the others when the window ends
+                rows += batch
+        body = row.body if len(rows) == 1 else self._digest(rows)
+        prompt = None
+        if self.gather and row.channel == Channel.VOICE.value:
+            name = "checkin_prompt" if row.purpose == Purpose.CHECKIN.value else "ack_voice"
+            prompt = self.texts.render(name, row.language)
         return OutboundMessage(
-            Channel(row.channel), row.recipient_phone, row.recipient_name, row.body
+            Channel(row.channel),
+            row.recipient_phone,
+            row.recipient_name,
+            body,
+            notification_id=row.id,
+            purpose=Purpose(row.purpose),
+            prompt=prompt,
+            title=self._title(row) if row.channel == Channel.ROBOT.value else None,
+            language=row.language,
+            fields=dict(row.fields or {}),
+        )
+
+    async def _batch(self, conn: AsyncConnection, row: Any, now: datetime) -> list[Any] | None:
+        """The other messages that go out with this one; None if this one must wait."""
+        about = (
+            await conn.execute(
+                sa.select(alerts.c.household_id, alerts.c.severity).where(
+                    alerts.c.id == row.alert_id
+                )
+            )
+        ).one()
+        same = (
+            (notifications.c.recipient_phone == row.recipient_phone)
+            & (notifications.c.channel == row.channel)
+            & (notifications.c.purpose == Purpose.ALERT.value)
+            & (alerts.c.household_id == about.household_id)
+        )
+        last: datetime | None = await conn.scalar(
+            sa.select(notifications.c.sent_at)
+            .join(alerts, alerts.c.id == notifications.c.alert_id)
+            .where(same, notifications.c.status == "sent", notifications.c.id != row.id)
+            .order_by(notifications.c.sent_at.desc())
+            .limit(1)
+        )
+        if (
+            last is not None
+            and about.severity != Severity.CRITICAL.value
+            and now - last < self.batch_window
+        ):
+            await conn.execute(
+                sa.update(notifications)
+                .where(notifications.c.id == row.id)
+                .values(status="pending", claimed_at=None, not_before=last + self.batch_window)
+            )
+            return None
+        waiting = (
+            (
+                await conn.execute(
+                    sa.select(notifications.c.id)
+                    .join(alerts, alerts.c.id == notifications.c.alert_id)
+                    .where(same, notifications.c.status == "pending", notifications.c.id != row.id)
+                    .order_by(notifications.c.id)
+                    .limit(20)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not waiting:
+            return []
+        taken = await conn.execute(
+            sa.update(notifications)
+            .where(notifications.c.id.in_(waiting), notifications.c.status == "pending")
+            .values(status="sending", claimed_at=now, batched_into=row.id)
+            .returning(*_CLAIMED)
+        )
+        return sorted(taken.all(), key=lambda r: r.id)
+
+    def _digest(self, rows: list[Any]) -> str:
+        """One message for several alerts of a household."""
+        first = rows[0]
+        fields = [r.fields or {} for r in rows]
+        if not all(fields):
+            return "\n".join(r.body for r in rows)[:1000]
+        sep = "；" if first.language != "en" else "; "
+        events = sep.join(f"{f.get('event', '')} {f.get('time', '')}".strip() for f in fields)
+        ack = ""
+        if self.gather and first.channel == Channel.SMS.value:
+            ack = self.texts.render("ack_sms", first.language)
+        return self.texts.render(
+            "digest",
+            first.language,
+            elder=fields[0].get("elder", ""),
+            address=fields[0].get("address", ""),
+            count=len(rows),
+            events=events,
+            ack=ack,
+        )[:1000]
+
+    def _title(self, row: Any) -> str | None:
+        fields = row.fields or {}
+        if not fields:
+            return None
+        return self.texts.render(
+            "robot_title",
+            row.language,
+            urgent=fields.get("urgent", ""),
+            event=fields.get("event", ""),
+            elder=fields.get("elder", ""),
         )
 
     async def _record_success(
@@ -242,9 +374,13 @@ class NotificationDispatcher:
     ) -> None:
         now = self.clock.now()
         async with self.engine.begin() as conn:
-            alert_id = await conn.scalar(
+            result = await conn.execute(
                 sa.update(notifications)
-                .where(notifications.c.id == notification_id)
+                .where(
+                    (notifications.c.id == notification_id)
+                    | (notifications.c.batched_into == notification_id),
+                    notifications.c.status == "sending",
+                )
                 .values(
                     status="sent",
                     attempts=attempts,
@@ -254,19 +390,23 @@ class NotificationDispatcher:
                 )
                 .returning(notifications.c.alert_id)
             )
+            alert_ids = sorted({int(a) for a in result.scalars()})
             await conn.execute(
                 sa.update(alerts)
-                .where(alerts.c.id == alert_id, alerts.c.status == AlertStatus.OPEN.value)
+                .where(alerts.c.id.in_(alert_ids), alerts.c.status == AlertStatus.OPEN.value)
                 .values(status=AlertStatus.NOTIFIED.value, updated_at=now)
             )
-            await add_event(
-                conn,
-                int(alert_id),
-                now,
-                "notified",
-                delivery.provider,
-                f"{message.channel.value} to {message.to_name} {mask_phone(message.to_phone)}",
-            )
+            together = f" (one message for {len(alert_ids)} alerts)" if len(alert_ids) > 1 else ""
+            for alert_id in alert_ids:
+                await add_event(
+                    conn,
+                    alert_id,
+                    now,
+                    "notified",
+                    delivery.provider,
+                    f"{message.channel.value} to {message.to_name} "
+                    f"{mask_phone(message.to_phone)}{together}",
+                )
         self.metrics.notifications.labels(message.channel.value, "sent").inc()
 
     async def _record_failure(self, notification_id: int, error: str, attempts: int) -> None:
@@ -274,13 +414,34 @@ class NotificationDispatcher:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(notifications)
-                .where(notifications.c.id == notification_id)
+                .where(
+                    (notifications.c.id == notification_id)
+                    | (notifications.c.batched_into == notification_id),
+                    notifications.c.status == "sending",
+                )
                 .values(status="failed", attempts=attempts, error=error[:500])
-                .returning(notifications.c.alert_id, notifications.c.channel)
+                .returning(notifications.c.id, notifications.c.alert_id, notifications.c.channel)
             )
-            alert_id, channel = result.one()
-            await add_event(conn, int(alert_id), now, "notification_failed", None, error)
-        self.metrics.notifications.labels(channel, "failed").inc()
+            failed = result.all()
+            for row in failed:
+                await add_event(conn, int(row.alert_id), now, "notification_failed", None, error)
+        for row in failed:
+            self.metrics.notifications.labels(row.channel, "failed").inc()
+        if self.on_failed is not None and failed:
+            await self.on_failed(sorted(int(row.id) for row in failed), error)
+
+
+_CLAIMED = (
+    notifications.c.id,
+    notifications.c.alert_id,
+    notifications.c.channel,
+    notifications.c.recipient_phone,
+    notifications.c.recipient_name,
+    notifications.c.body,
+    notifications.c.purpose,
+    notifications.c.language,
+    notifications.c.fields,
+)
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:

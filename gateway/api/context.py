@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.alerts.book import AlertBook
+from gateway.alerts.responses import Responses
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock
 from gateway.observability import GatewayMetrics
@@ -39,3 +40,9 @@ class ApiContext:
     """What the rules know of a household's activity and learned routine now."""
     rules_defaults: RulesConfig
     """rules.toml as loaded: what a household's rule overrides are applied to."""
+    responses: Responses | None = None
+    """Acts on SMS replies, keypresses and delivery reports (the Twilio webhooks)."""
+    twilio_auth_token: str | None = None
+    """Checks the webhooks' signatures; None: the webhooks are off."""
+    public_url: str | None = None
+    """The base URL Twilio calls the gateway at."""

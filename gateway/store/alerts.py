@@ -123,6 +123,7 @@ async def list_alerts(
     limit: int = 100,
     before_id: int | None = None,
     active_only: bool = False,
+    flagged_only: bool = False,
 ) -> list[AlertRecord]:
     """Newest first."""
     query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
@@ -132,8 +133,10 @@ async def list_alerts(
         query = query.where(alerts.c.household_id == household_id)
     if before_id is not None:
         query = query.where(alerts.c.id < before_id)
-    if active_only:
+    if active_only or flagged_only:
         query = query.where(alerts.c.status != AlertStatus.RESOLVED.value)
+    if flagged_only:
+        query = query.where(alerts.c.flagged_at.is_not(None))
     return [_record(row) for row in await conn.execute(query)]
 
 
@@ -149,6 +152,15 @@ async def open_counts_by_severity(conn: AsyncConnection) -> dict[str, int]:
         .group_by(alerts.c.severity)
     )
     return {severity: int(count) for severity, count in rows}
+
+
+async def open_flagged_by_reason(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        sa.select(alerts.c.flag_reason, sa.func.count())
+        .where(alerts.c.status != AlertStatus.RESOLVED.value, alerts.c.flagged_at.is_not(None))
+        .group_by(alerts.c.flag_reason)
+    )
+    return {str(reason): int(count) for reason, count in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +203,12 @@ class NotificationRecord:
     not_before: datetime | None = None
     """Held back until then (quiet hours); None: sent at once."""
     step: int | None = None
+    run: int | None = None
     purpose: str = "alert"
     language: str = "zh"
     delivery_status: str | None = None
     batched_into: int | None = None
+    fields: dict[str, str] | None = None
 
 
 async def alert_notifications(conn: AsyncConnection, alert_id: int) -> list[NotificationRecord]:

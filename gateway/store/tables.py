@@ -206,12 +206,16 @@ notifications = sa.Table(
     sa.Column("not_before", UTCDateTime),
     # The escalation step that sent it (None: sent before escalations existed).
     sa.Column("step", sa.Integer),
+    # Which run of the escalation's steps (escalations.runs when it was queued).
+    sa.Column("run", sa.Integer),
     sa.Column("purpose", sa.String(16), nullable=False, server_default="alert"),
     sa.Column("language", sa.String(8), nullable=False, server_default="zh"),
     # What the provider reported later (status callbacks): delivered, undelivered, no-answer...
     sa.Column("delivery_status", sa.String(32)),
     # Sent as part of another notification's message (several alerts of a household at once).
     sa.Column("batched_into", sa.Integer),
+    # The message's parts, for providers that send approved templates with variables.
+    sa.Column("fields", sa.JSON),
     sa.Index("ix_notifications_status", "status"),
     sa.Index("ix_notifications_alert", "alert_id"),
     sa.Index("ix_notifications_provider_id", "provider_id"),
@@ -232,6 +236,8 @@ escalations = sa.Table(
     # The next step to run (an index into the policy's steps); rounds: repeats of the last.
     sa.Column("step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("rounds", sa.Integer, nullable=False, server_default="0"),
+    # Steps run so far (each run's notifications carry its number).
+    sa.Column("runs", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_at", UTCDateTime),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

@@ -179,7 +179,12 @@ async def test_alert_list_ack_and_resolve(client: httpx.AsyncClient, gateway: Ga
     assert bad_status.status_code == 422
 
     detail = (await client.get(f"/api/alerts/{alert_id}", headers=AUTH)).json()
-    assert [e["event"] for e in detail["history"]] == ["opened", "acknowledged", "resolved"]
+    assert [e["event"] for e in detail["history"]] == [
+        "opened",
+        "notifying",
+        "acknowledged",
+        "resolved",
+    ]
     assert detail["notifications"][0]["recipient_name"] == "李敏"
     # Nothing was sending here, so the message still pending at resolution is cancelled.
     assert detail["notifications"][0]["status"] == "cancelled"

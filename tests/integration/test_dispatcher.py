@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
+from gateway.alerts.escalation import Escalator
 from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage
 from gateway.alerts.notifiers.twilio import TwilioNotifier
+from gateway.alerts.policy import Audience, Step
 from gateway.care.households import HouseholdIn, create_household
 from gateway.clock import ManualClock
-from gateway.config import TwilioSettings
+from gateway.config import EscalationSettings, TwilioSettings
 from gateway.models import Finding, FindingAction, Severity
 from gateway.observability import GatewayMetrics
 from gateway.store.database import create_engine, upgrade
@@ -117,9 +119,29 @@ def smoke() -> Finding:
     )
 
 
+# One SMS to the visitor per alert, whatever its severity: these tests are about sending.
+SMS_ONLY = EscalationSettings(
+    policies={
+        severity: [Step(to=[Audience.VISITORS], channels=[Channel.SMS], wait_min=5)]
+        for severity in Severity
+    }
+)
+
+
 async def open_alerts(engine: AsyncEngine, findings: list[Finding]) -> list[int]:
     """Open an alert per finding, as the pipeline does; the ids of the notifications queued."""
-    book = AlertBook(engine, ManualClock(NOW), "zh", ZoneInfo("Asia/Shanghai"))
+    clock, zone = ManualClock(NOW), ZoneInfo("Asia/Shanghai")
+    escalator = Escalator(
+        engine,
+        clock,
+        SMS_ONLY,
+        GatewayMetrics(),
+        language="zh",
+        default_zone=zone,
+        public_url=None,
+        submit=lambda ids: None,
+    )
+    book = AlertBook(engine, clock, "zh", zone, escalator=escalator)
     async with engine.begin() as conn:
         applied = await book.apply(conn, findings)
     return applied.notification_ids
@@ -288,7 +310,11 @@ async def test_a_retryable_failure_is_sent_on_the_next_attempt_after_a_backoff(
     assert note["provider_id"].startswith("SM")
     assert sleep.delays == [2.0]
     assert [r.status for r in fake_twilio.requests] == [status, 201]
-    assert [event for event, _ in await events_of(engine, nid)] == ["opened", "notified"]
+    assert [event for event, _ in await events_of(engine, nid)] == [
+        "opened",
+        "notifying",
+        "notified",
+    ]
     assert await alert_status(engine, nid) == "notified"
     assert (counted(dispatcher, "sent"), counted(dispatcher, "failed")) == (1, 0)
 
@@ -369,6 +395,7 @@ async def test_a_notifier_crash_is_recorded_and_the_worker_delivers_the_next(
     assert crashed["error"] == "notifier error: 'template'"
     assert [event for event, _ in await events_of(engine, first)] == [
         "opened",
+        "notifying",
         "notification_failed",
     ]
     assert (await notification(engine, second))["status"] == "sent"

@@ -107,7 +107,13 @@ async def test_repeated_alarm_updates_the_open_alert(mqtt_url, database_url, uni
         found = await eventually(three_occurrences)
         assert len(found) == 1
         notes = await rows(gw, sa.select(notifications))
-        assert len(notes) == 1, "a repeat must not message the visitor again"
+        # The first step only (visitor and first relative, by SMS and by call), once.
+        assert sorted((n["recipient_role"], n["channel"]) for n in notes) == [
+            ("relative", "sms"),
+            ("relative", "voice"),
+            ("visitor", "sms"),
+            ("visitor", "voice"),
+        ], "a repeat must not message anyone again"
 
 
 async def test_sos_withdrawn_by_cancel_within_window(mqtt_url, database_url, unique_id, publisher):

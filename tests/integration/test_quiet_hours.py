@@ -21,7 +21,7 @@ from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.models import Finding, FindingAction, Severity
 from gateway.store.rule_settings import put_overrides
-from gateway.store.tables import alert_events, notifications
+from gateway.store.tables import alert_events, escalations, notifications
 from tests.integration.harness import (
     HOUSEHOLD,
     api_client,
@@ -80,7 +80,8 @@ def clock_of(gw: Gateway) -> ManualClock:
 async def open_alert(
     gw: Gateway, at: datetime, rule: str, severity: Severity, device: str = "door-1"
 ) -> list[int]:
-    """Open an alert at local time `at` (the clock is set there); its notification ids."""
+    """Open an alert at local time `at` (the clock is set there); the notifications it queued
+    at once (none while it is held)."""
     clock_of(gw).set(at)
     finding = Finding(
         rule_id=rule,
@@ -94,7 +95,6 @@ async def open_alert(
     )
     async with gw.db.begin() as conn:
         applied = await gw.book.apply(conn, [finding])
-    assert applied.notification_ids
     return applied.notification_ids
 
 
@@ -110,8 +110,9 @@ async def submit_and_deliver(gw: Gateway, ids: list[int]) -> None:
     await run_workers(gw)
 
 
-async def sweep_and_deliver(gw: Gateway) -> None:
-    await gw.dispatcher.sweep()
+async def escalate_and_deliver(gw: Gateway) -> None:
+    """What the scheduler's escalation job and the dispatcher do at the clock's time."""
+    await gw.escalator.run_due()
     await run_workers(gw)
 
 
@@ -119,50 +120,56 @@ async def notes(gw: Gateway) -> list[dict[str, Any]]:
     return await rows(gw, sa.select(notifications).order_by(notifications.c.id))
 
 
+async def sms(gw: Gateway) -> list[dict[str, Any]]:
+    return [n for n in await notes(gw) if n["channel"] == "sms"]
+
+
+async def escalation(gw: Gateway) -> dict[str, Any]:
+    (row,) = await rows(gw, sa.select(escalations))
+    return row
+
+
 async def test_low_alert_at_night_is_held_until_seven_next_morning(
     gateway: Gateway, notifier: RecordingNotifier
 ):
-    ids = await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
-    (held,) = await notes(gateway)
-    assert held["status"] == "pending"
-    assert held["not_before"] == shanghai(30, 7)
-    assert held["not_before"] == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW) == []
+    assert await notes(gateway) == []
+    held = await escalation(gateway)
+    assert held["started_at"] == held["next_at"] == shanghai(30, 7)
+    assert held["next_at"] == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
     events = await rows(gateway, sa.select(alert_events).order_by(alert_events.c.id))
     assert [e["event"] for e in events] == ["opened", "notification_held"]
     assert "2026-11-30 07:00" in events[1]["detail"]
 
-    # Submitted right away (as the pipeline does) and swept: nothing goes out, nothing fails.
-    clock_of(gateway).set(shanghai(29, 23, 31))
-    await submit_and_deliver(gateway, ids)
-    await sweep_and_deliver(gateway)
-    clock_of(gateway).set(shanghai(30, 6, 59))
-    await sweep_and_deliver(gateway)
+    # The escalation job runs all night: nothing goes out, nothing fails.
+    for at in (shanghai(29, 23, 31), shanghai(30, 3), shanghai(30, 6, 59)):
+        clock_of(gateway).set(at)
+        await escalate_and_deliver(gateway)
     assert notifier.sent == []
-    (still,) = await notes(gateway)
-    assert (still["status"], still["attempts"], still["claimed_at"]) == ("pending", 0, None)
+    assert await notes(gateway) == []
 
     clock_of(gateway).set(shanghai(30, 7) + timedelta(seconds=10))
-    await sweep_and_deliver(gateway)
+    await escalate_and_deliver(gateway)
     (sent,) = await notes(gateway)
     assert sent["status"] == "sent"
     assert sent["sent_at"] == shanghai(30, 7) + timedelta(seconds=10)
     assert [m.to_name for m in notifier.sent] == ["李敏"]
-    # The message is the one written at night: it says when the battery ran low.
-    assert notifier.sent[0].body == held["body"]
+    # The message says when the battery ran low, at night.
     assert "23:30" in notifier.sent[0].body
 
 
-async def test_the_running_sweeper_sends_a_held_message_once_it_is_due(
+async def test_the_running_gateway_sends_a_held_message_once_it_is_due(
     gateway: Gateway, notifier: RecordingNotifier
 ):
-    ids = await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
-    gateway.dispatcher.sweep_interval_s = 0.05
-    gateway.dispatcher.submit(ids)
+    await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
     task = asyncio.create_task(gateway.dispatcher.run())
     try:
-        await asyncio.sleep(0.3)  # several sweeps at night
+        for _ in range(3):  # the job's runs at night
+            await gateway.escalator.run_due()
+        await asyncio.sleep(0.1)
         assert notifier.sent == []
         clock_of(gateway).set(shanghai(30, 7, 1))
+        await gateway.escalator.run_due()
         await eventually(lambda: _sent(gateway))
     finally:
         await gateway.dispatcher.stop()
@@ -179,9 +186,9 @@ async def _sent(gw: Gateway) -> list[dict[str, Any]]:
 async def test_high_alert_at_night_is_sent_at_once(gateway: Gateway, notifier: RecordingNotifier):
     ids = await open_alert(gateway, shanghai(29, 23, 30), "device_offline", Severity.HIGH)
     await submit_and_deliver(gateway, ids)
-    (sent,) = await notes(gateway)
+    (sent,) = await sms(gateway)
     assert (sent["status"], sent["not_before"]) == ("sent", None)
-    assert len(notifier.sent) == 1
+    assert [m.channel.value for m in notifier.sent] == ["sms", "voice"]
 
 
 async def test_low_alert_at_noon_is_sent_at_once(gateway: Gateway, notifier: RecordingNotifier):
@@ -193,28 +200,20 @@ async def test_low_alert_at_noon_is_sent_at_once(gateway: Gateway, notifier: Rec
 
 
 @pytest.mark.parametrize("action", ["resolve", "acknowledge"])
-async def test_alert_dealt_with_during_the_night_never_sends_its_held_message(
+async def test_alert_dealt_with_during_the_night_sends_nothing_in_the_morning(
     gateway: Gateway, notifier: RecordingNotifier, action: str
 ):
-    ids = await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
+    await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
     clock_of(gateway).set(shanghai(30, 1))
     if action == "resolve":
         await gateway.book.resolve(1, "值班员", "battery replaced")
     else:
         await gateway.book.acknowledge(1, "值班员")
     clock_of(gateway).set(shanghai(30, 8))
-    await submit_and_deliver(gateway, ids)
-    await sweep_and_deliver(gateway)
-    (cancelled,) = await notes(gateway)
-    assert cancelled["status"] == "cancelled"
+    await escalate_and_deliver(gateway)
+    assert await notes(gateway) == []
     assert notifier.sent == []
-
-
-async def test_acknowledging_leaves_messages_that_were_not_held_alone(gateway: Gateway):
-    await open_alert(gateway, shanghai(29, 23, 30), "device_offline", Severity.HIGH)
-    await gateway.book.acknowledge(1, "值班员")
-    (pending,) = await notes(gateway)
-    assert pending["status"] == "pending"
+    assert (await escalation(gateway))["state"] == "done"
 
 
 @pytest.fixture
@@ -268,21 +267,21 @@ async def test_a_window_within_the_day_holds_until_its_end(
     assert len(notifier.sent) == 1, "outside 13:00-14:00 the night is not quiet"
 
     nap = await open_alert(gateway, shanghai(30, 13, 20), "low_battery", Severity.LOW, "pir-1")
-    (_, held) = await notes(gateway)
-    assert held["not_before"] == shanghai(30, 14)
+    assert nap == []
     clock_of(gateway).set(shanghai(30, 13, 59))
-    await submit_and_deliver(gateway, nap)
+    await escalate_and_deliver(gateway)
     assert len(notifier.sent) == 1
     clock_of(gateway).set(shanghai(30, 14))
-    await sweep_and_deliver(gateway)
+    await escalate_and_deliver(gateway)
     assert len(notifier.sent) == 2
 
 
-async def test_alert_detail_shows_until_when_a_message_is_held(gateway: Gateway):
+async def test_alert_detail_shows_until_when_escalation_is_held(gateway: Gateway):
     await open_alert(gateway, shanghai(29, 23, 30), "low_battery", Severity.LOW)
     async with api_client(gateway, TOKEN) as client:
         detail = (await client.get("/api/alerts/1", headers=AUTH)).json()
-    (note,) = detail["notifications"]
-    assert note["status"] == "pending"
-    assert datetime.fromisoformat(note["not_before"]) == shanghai(30, 7)
+    assert detail["notifications"] == []
+    assert detail["escalation"]["state"] == "running"
+    assert detail["escalation"]["next_step"] == 1
+    assert datetime.fromisoformat(detail["escalation"]["next_at"]) == shanghai(30, 7)
     assert [e["event"] for e in detail["history"]] == ["opened", "notification_held"]

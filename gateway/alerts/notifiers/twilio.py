@@ -1,4 +1,9 @@
-"""Twilio SMS (Messages API) and voice calls (Calls API with inline TwiML)."""
+"""Twilio SMS (Messages API) and voice calls (Calls API with inline TwiML).
+
+With the gateway's public URL known, every message and call carries a `StatusCallback`, so a
+message that is not delivered or a call nobody answers is reported at once, and a call that asks
+for a key (press 1) gathers it with an explicit `action` on the gateway's voice webhook.
+"""
 
 from __future__ import annotations
 
@@ -39,13 +44,36 @@ _PHONE_LIKE = re.compile(r"\+?\d[\d \-]{5,}\d")
 _SEND_THREADS = 32
 
 
-def voice_twiml(body: str) -> str:
-    """TwiML that reads `body` aloud once, in Mandarin when the text is Chinese."""
+GATHER_TIMEOUT_S = 8
+"""Seconds a call waits for the key after speaking (elders may need a moment)."""
+VOICE_WEBHOOK = "/api/webhooks/twilio/voice"
+STATUS_WEBHOOK = "/api/webhooks/twilio/status"
+
+
+def say_language(text: str) -> str:
     # cmn-CN is the id Twilio's TTS voice table uses for Mandarin (Polly.Zhiyu, Google.cmn-CN-*);
     # zh-CN belonged to the retired "alice" voice.
-    language = "cmn-CN" if _HAN.search(body) else "en-US"
-    text = escape(_XML_FORBIDDEN.sub(" ", body))
-    return f'<Response><Say language="{language}">{text}</Say></Response>'
+    return "cmn-CN" if _HAN.search(text) else "en-US"
+
+
+def say(text: str) -> str:
+    """One <Say> verb, in Mandarin when the text is Chinese."""
+    return f'<Say language="{say_language(text)}">{escape(_XML_FORBIDDEN.sub(" ", text))}</Say>'
+
+
+def voice_twiml(body: str, prompt: str | None = None, action: str | None = None) -> str:
+    """TwiML that reads `body` aloud; with `prompt` and `action`, it then asks for one key and
+    posts it to `action` (twice, for an elder who needs a moment; then the call ends)."""
+    if prompt is None or action is None:
+        return f"<Response>{say(body)}</Response>"
+    gather = (
+        f'<Gather input="dtmf" numDigits="1" timeout="{GATHER_TIMEOUT_S}" '
+        f'action="{escape(action, {chr(34): "&quot;"})}" method="POST">'
+    )
+    return (
+        f"<Response>{gather}{say(body)}{say(prompt)}</Gather>"
+        f"{gather}{say(prompt)}</Gather></Response>"
+    )
 
 
 class TwilioNotifier:
@@ -53,10 +81,11 @@ class TwilioNotifier:
 
     name = "twilio"
 
-    def __init__(self, settings: TwilioSettings) -> None:
+    def __init__(self, settings: TwilioSettings, public_url: str | None = None) -> None:
         if not (settings.account_sid and settings.auth_token and settings.from_number):
             raise ValueError("twilio: account_sid, auth_token and from are all required")
         self._from = settings.from_number
+        self._public = public_url.rstrip("/") if public_url else None
         # The sync client in a worker thread: the aiohttp-based async client emits a
         # DeprecationWarning on every request with current aiohttp.
         self._client: Any = Client(
@@ -89,10 +118,25 @@ class TwilioNotifier:
 
     def _create(self, message: OutboundMessage) -> Any:
         to, from_ = message.to_phone, self._from
+        callback: dict[str, Any] = {}
+        if self._public is not None:
+            callback["status_callback"] = self._public + STATUS_WEBHOOK
         if message.channel is Channel.SMS:
-            return self._client.messages.create(to=to, from_=from_, body=message.body)
+            return self._client.messages.create(to=to, from_=from_, body=message.body, **callback)
         if message.channel is Channel.VOICE:
-            return self._client.calls.create(to=to, from_=from_, twiml=voice_twiml(message.body))
+            action = None
+            if self._public is not None and message.notification_id is not None:
+                action = f"{self._public}{VOICE_WEBHOOK}?n={message.notification_id}"
+            if callback:
+                # Every outcome that ends a call: answered, busy, no answer, failed.
+                callback["status_callback_event"] = ["completed"]
+                callback["status_callback_method"] = "POST"
+            return self._client.calls.create(
+                to=to,
+                from_=from_,
+                twiml=voice_twiml(message.body, message.prompt, action),
+                **callback,
+            )
         raise PermanentSendError(f"twilio cannot send on channel {message.channel}")
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.book import AlertNotFound, TransitionRefused
+from gateway.alerts.policy import Policy
 from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn, RowId
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.models import AlertStatus, EvidenceValue, Severity
@@ -21,6 +24,7 @@ from gateway.store.alerts import (
     get_alert,
     list_alerts,
 )
+from gateway.store.tables import escalations
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], route_class=StrictJsonRoute)
 
@@ -43,6 +47,13 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     resolution_note: str | None
+    arrived_at: datetime | None = Field(description="someone confirmed being at the home")
+    arrived_by: str | None
+    flagged_at: datetime | None = Field(
+        description="needs the control room: it reached the control-room step (control_room), "
+        "no message could be delivered (undeliverable) or nobody is on file (no_recipient)"
+    )
+    flag_reason: str | None
 
     @classmethod
     def of(cls, alert: AlertRecord) -> AlertOut:
@@ -70,13 +81,32 @@ class NotificationOut(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     not_before: datetime | None = Field(
-        description="held until then (quiet hours for low-severity alerts); null: sent at once"
+        description="held until then (several alerts of a household go out as one); "
+        "null: sent at once"
     )
+    step: int | None = Field(description="the escalation step that sent it (1 = the first)")
+    purpose: str = Field(description="alert, or checkin (a call asking the elder to press 1)")
+    language: str
+    delivery_status: str | None = Field(
+        description="what the provider reported later: delivered, undelivered, no-answer, ..."
+    )
+    batched: bool = Field(description="sent as part of one message about several alerts")
+
+
+class EscalationOut(BaseModel):
+    policy: dict[str, Any] = Field(description="the steps frozen on the alert when it opened")
+    state: str = Field(description="running, acknowledged (closed loop: waiting for arrival), done")
+    next_step: int = Field(description="the step to run next, 1 = the first")
+    rounds: int = Field(description="how many times the last step has been repeated")
+    next_at: datetime | None = Field(description="when the next step (or re-escalation) is due")
+    started_at: datetime = Field(description="when escalation began (after quiet hours, if held)")
+    first_contact: str | None
 
 
 class AlertDetail(AlertOut):
     history: list[AlertEventOut]
     notifications: list[NotificationOut]
+    escalation: EscalationOut | None
 
 
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -98,6 +128,9 @@ async def get_alerts(
     alert_status: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
     household: Annotated[str | None, Query(max_length=64)] = None,
     active: Annotated[bool, Query(description="only alerts not yet resolved")] = False,
+    flagged: Annotated[
+        bool, Query(description="only alerts flagged for the control room, not yet resolved")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[AlertOut]:
@@ -109,6 +142,7 @@ async def get_alerts(
         limit=limit,
         before_id=before_id,
         active_only=active,
+        flagged_only=flagged,
     )
     return [AlertOut.of(a) for a in records]
 
@@ -138,9 +172,36 @@ async def get_one(alert_id: RowId, conn: ReadConn, user: CurrentUser) -> AlertDe
                 created_at=n.created_at,
                 sent_at=n.sent_at,
                 not_before=n.not_before,
+                step=n.step + 1 if n.step is not None else None,
+                purpose=n.purpose,
+                language=n.language,
+                delivery_status=n.delivery_status,
+                batched=n.batched_into is not None,
             )
         )
-    return AlertDetail(**AlertOut.of(alert).model_dump(), history=history, notifications=sent)
+    return AlertDetail(
+        **AlertOut.of(alert).model_dump(),
+        history=history,
+        notifications=sent,
+        escalation=await _escalation(conn, alert_id),
+    )
+
+
+async def _escalation(conn: AsyncConnection, alert_id: int) -> EscalationOut | None:
+    row = (
+        await conn.execute(sa.select(escalations).where(escalations.c.alert_id == alert_id))
+    ).first()
+    if row is None:
+        return None
+    return EscalationOut(
+        policy=row.policy,
+        state=row.state,
+        next_step=row.step + 1,
+        rounds=row.rounds,
+        next_at=row.next_at,
+        started_at=row.started_at,
+        first_contact=Policy.from_json(row.policy).first_contact(),
+    )
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
@@ -151,6 +212,24 @@ async def acknowledge(
     by = (body.by if body and body.by else None) or user.name
     try:
         return AlertOut.of(await context.book.acknowledge(alert_id, by))
+    except AlertNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
+    except TransitionRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+class ArriveBody(BaseModel):
+    by: Actor | None = None
+
+
+@router.post("/{alert_id}/arrive", response_model=AlertOut)
+async def arrive(
+    alert_id: RowId, context: Context, user: CurrentUser, body: ArriveBody | None = None
+) -> AlertOut:
+    """Someone is at the elder's home (acknowledges it too); escalation ends."""
+    by = (body.by if body and body.by else None) or user.name
+    try:
+        return AlertOut.of(await context.book.arrive(alert_id, by))
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:

@@ -8,7 +8,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.api.deps import Context
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.models import Severity
-from gateway.store.alerts import open_counts_by_severity
+from gateway.store.alerts import open_counts_by_severity, open_flagged_by_reason
+
+FLAG_REASONS = ("control_room", "undeliverable", "no_recipient")
 
 router = APIRouter(tags=["metrics"], route_class=StrictJsonRoute)
 
@@ -21,6 +23,9 @@ async def metrics(context: Context) -> Response:
     try:
         async with context.db.connect() as conn:
             counts = await open_counts_by_severity(conn)
+            flagged = await open_flagged_by_reason(conn)
+        for reason in FLAG_REASONS:
+            context.metrics.alerts_flagged.labels(reason).set(flagged.get(reason, 0))
         for severity in Severity:
             context.metrics.alerts_open.labels(severity.value).set(counts.get(severity.value, 0))
     except (SQLAlchemyError, OSError):

@@ -31,6 +31,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("flag_reason", sa.String(length=200), nullable=True))
     with op.batch_alter_table("notifications") as batch:
         batch.add_column(sa.Column("step", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("run", sa.Integer(), nullable=True))
         batch.add_column(
             sa.Column("purpose", sa.String(length=16), nullable=False, server_default="alert")
         )
@@ -39,6 +40,7 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("delivery_status", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("batched_into", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("fields", sa.JSON(), nullable=True))
         batch.create_index("ix_notifications_provider_id", ["provider_id"])
     op.create_table(
         "escalations",
@@ -47,6 +49,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("rounds", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("runs", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("next_at", UTC_DATETIME, nullable=True),
         sa.Column("started_at", UTC_DATETIME, nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
@@ -97,7 +100,15 @@ def downgrade() -> None:
     op.drop_table("escalations")
     with op.batch_alter_table("notifications") as batch:
         batch.drop_index("ix_notifications_provider_id")
-        for column in ("batched_into", "delivery_status", "language", "purpose", "step"):
+        for column in (
+            "fields",
+            "batched_into",
+            "delivery_status",
+            "language",
+            "purpose",
+            "run",
+            "step",
+        ):
             batch.drop_column(column)
     with op.batch_alter_table("alerts") as batch:
         for column in ("flag_reason", "flagged_at", "arrived_by", "arrived_at"):
