@@ -202,6 +202,7 @@ class Gateway:
             household_changed=self.core.household_changed,
             routine_summary=self.detector.routine_summary,
             rules_defaults=self.detector.rules_config,
+            zone=ZoneInfo(self.settings.timezone),
         )
 
     def broker_status(self) -> BrokerStatus:

@@ -19,6 +19,7 @@ from gateway.api.routers import (
     household_settings,
     households,
     metrics,
+    reports,
     visits,
 )
 
@@ -67,7 +68,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         exception_handlers={RequestValidationError: validation_failed},
     )
     api.state.context = context
-    routers = [health, households, household_settings, visits, alerts, dead_letters]
+    routers = [health, households, household_settings, visits, alerts, dead_letters, reports]
     if options.metrics != "off":
         routers.append(metrics)
     # Limits apply as a body is received: one announced larger is refused before it is read,
