@@ -229,6 +229,7 @@ class Gateway:
             household_changed=self.core.household_changed,
             routine_summary=self.detector.routine_summary,
             rules_defaults=self.detector.rules_config,
+            zone=ZoneInfo(self.settings.timezone),
             responses=self.responses,
             twilio_auth_token=(
                 self.settings.twilio.auth_token.get_secret_value()

@@ -19,6 +19,8 @@ from gateway.api.routers import (
     household_settings,
     households,
     metrics,
+    reports,
+    visits,
     webhooks,
 )
 
@@ -67,7 +69,16 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         exception_handlers={RequestValidationError: validation_failed},
     )
     api.state.context = context
-    routers = [health, households, household_settings, alerts, dead_letters, webhooks]
+    routers = [
+        health,
+        households,
+        household_settings,
+        visits,
+        alerts,
+        dead_letters,
+        reports,
+        webhooks,
+    ]
     if options.metrics != "off":
         routers.append(metrics)
     # Limits apply as a body is received: one announced larger is refused before it is read,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,6 +41,8 @@ class ApiContext:
     """What the rules know of a household's activity and learned routine now."""
     rules_defaults: RulesConfig
     """rules.toml as loaded: what a household's rule overrides are applied to."""
+    zone: ZoneInfo
+    """The gateway's zone (Settings.timezone): where reports' days and months begin."""
     responses: Responses | None = None
     """Acts on SMS replies, keypresses and delivery reports (the Twilio webhooks)."""
     twilio_auth_token: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -54,3 +55,67 @@ async def add_visit(
     result = await conn.execute(stmt.returning(visits.c.id))
     found = result.scalar_one_or_none()
     return int(found) if found is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    id: int
+    household_id: str
+    alert_id: int | None
+    method: VisitMethod
+    visited_at: datetime
+    visitor: str
+    summary: str
+    details: dict[str, Any]
+
+
+async def list_visits(
+    conn: AsyncConnection, household_id: str, *, limit: int = 100, before_id: int | None = None
+) -> list[VisitRecord]:
+    """A household's visits, newest first (by visit time, then id).
+
+    `before_id` continues a listing after that visit (the last one of the previous page); a
+    visit time can be earlier than an older row's (a paper form entered later), so the page
+    boundary is the visit's place in that order, not its id alone. An id that is not one of
+    the household's visits gives an empty page.
+    """
+    query = (
+        sa.select(
+            visits.c.id,
+            visits.c.household_id,
+            visits.c.alert_id,
+            visits.c.method,
+            visits.c.visited_at,
+            visits.c.visitor,
+            visits.c.summary,
+            visits.c.details,
+        )
+        .where(visits.c.household_id == household_id)
+        .order_by(visits.c.visited_at.desc(), visits.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        after = (
+            sa.select(visits.c.visited_at)
+            .where(visits.c.id == before_id, visits.c.household_id == household_id)
+            .scalar_subquery()
+        )
+        query = query.where(
+            sa.or_(
+                visits.c.visited_at < after,
+                sa.and_(visits.c.visited_at == after, visits.c.id < before_id),
+            )
+        )
+    return [
+        VisitRecord(
+            id=row.id,
+            household_id=row.household_id,
+            alert_id=row.alert_id,
+            method=VisitMethod(row.method),
+            visited_at=row.visited_at,
+            visitor=row.visitor,
+            summary=row.summary,
+            details=dict(row.details),
+        )
+        for row in await conn.execute(query)
+    ]

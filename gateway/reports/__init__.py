@@ -1,0 +1,1 @@
+"""Reports computed from the gateway's records (response times, coverage)."""
