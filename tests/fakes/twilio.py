@@ -18,33 +18,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.twilio_resources import (
+    DEFAULT_CODE,
+    call_resource,
+    error_payload,
+    first_missing,
+    message_resource,
+)
 
 DEFAULT_ACCOUNT_SID = "AC" + "c0ffee" * 5 + "42"
 DEFAULT_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 
 _RESOURCE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
 _ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/")
-# Codes and texts Twilio answers with; the {to} placeholder is the request's To field.
-_ERRORS: dict[int, str] = {
-    20003: "Authenticate",
-    20004: "Method not allowed",
-    20404: "The requested resource {path} was not found",
-    20429: "Too Many Requests",
-    20500: "An internal server error has occurred",
-    21201: "No 'To' number is specified",
-    21205: "Url parameter is required.",
-    21211: "The 'To' number {to} is not a valid phone number.",
-    21213: "No 'From' number is specified",
-    21602: "Message body is required.",
-    21603: "A 'From' phone number is required.",
-    21604: "A 'To' phone number is required.",
-}
-_DEFAULT_CODE = {400: 21211, 401: 20003, 404: 20404, 405: 20004, 429: 20429}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +118,7 @@ class FakeTwilio:
         self, n: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
     ) -> None:
         """Answer the next `n` authenticated requests with Twilio's error JSON."""
-        chosen = code if code is not None else _DEFAULT_CODE.get(status, 20500)
+        chosen = code if code is not None else DEFAULT_CODE.get(status, 20500)
         with self._changed:
             self._failures.extend([(status, chosen, message)] * n)
 
@@ -180,24 +171,28 @@ class FakeTwilio:
         self, method: str, path: str, sid: str | None, auth_ok: bool, form: Mapping[str, str]
     ) -> tuple[int, dict[str, Any]]:
         if not auth_ok:
-            return _error(401, 20003, path, form)
+            return error_payload(401, 20003, path, form)
         match = _RESOURCE_PATH.match(path)
         # Credentials for one account do not open another: Twilio answers "not found".
         if match is None or sid != self.account_sid:
-            return _error(404, 20404, path, form)
+            return error_payload(404, 20404, path, form)
         if method != "POST":
-            return _error(405, 20004, path, form)
+            return error_payload(405, 20004, path, form)
         failure = self._take_failure()
         if failure is not None:
             status, code, message = failure
-            return _error(status, code, path, form, message)
+            return error_payload(status, code, path, form, message)
         if match["kind"] == "Messages":
-            missing = _first_missing(form, [("To", 21604), ("From", 21603), ("Body", 21602)])
-            return _error(400, missing, path, form) if missing else (201, _message(sid, form))
-        missing = _first_missing(form, [("To", 21201), ("From", 21213)])
+            missing = first_missing(form, [("To", 21604), ("From", 21603), ("Body", 21602)])
+            if missing:
+                return error_payload(400, missing, path, form)
+            return 201, message_resource(sid, form)
+        missing = first_missing(form, [("To", 21201), ("From", 21213)])
         if not missing and not ("Twiml" in form or "Url" in form or "ApplicationSid" in form):
             missing = 21205
-        return _error(400, missing, path, form) if missing else (201, _call(sid, form))
+        if missing:
+            return error_payload(400, missing, path, form)
+        return 201, call_resource(sid, form)
 
 
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
@@ -249,78 +244,6 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             pass  # requests are recorded (and printed by the CLI) instead
 
     return Handler
-
-
-def _first_missing(form: Mapping[str, str], required: list[tuple[str, int]]) -> int | None:
-    return next((code for field, code in required if not form.get(field)), None)
-
-
-def _error(
-    status: int, code: int, path: str, form: Mapping[str, str], message: str | None = None
-) -> tuple[int, dict[str, Any]]:
-    text = message or _ERRORS.get(code, "Error").format(path=path, to=form.get("To", ""))
-    return status, {
-        "code": code,
-        "message": text,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-
-
-def _common(prefix: str, kind: str, sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource_sid = prefix + secrets.token_hex(16)
-    now = formatdate(usegmt=False).replace("-0000", "+0000")
-    return {
-        "account_sid": sid,
-        "api_version": "2010-04-01",
-        "date_created": now,
-        "date_updated": now,
-        "direction": "outbound-api",
-        "from": form["From"],
-        "price": None,
-        "price_unit": "USD",
-        "sid": resource_sid,
-        "status": "queued",
-        "to": form["To"],
-        "uri": f"/2010-04-01/Accounts/{sid}/{kind}/{resource_sid}.json",
-    }
-
-
-def _message(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource = _common("SM", "Messages", sid, form)
-    body = form["Body"]
-    # GSM-7 (approximated by ASCII) fits 160 characters per segment, UCS-2 (Chinese) only 70.
-    single, part = (160, 153) if body.isascii() else (70, 67)
-    segments = 1 if len(body) <= single else -(-len(body) // part)
-    return resource | {
-        "body": body,
-        "date_sent": None,
-        "error_code": None,
-        "error_message": None,
-        "messaging_service_sid": None,
-        "num_media": "0",
-        "num_segments": str(segments),
-        "subresource_uris": {"media": resource["uri"].removesuffix(".json") + "/Media.json"},
-    }
-
-
-def _call(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource = _common("CA", "Calls", sid, form)
-    base = resource["uri"].removesuffix(".json")
-    return resource | {
-        "answered_by": None,
-        "caller_name": None,
-        "duration": None,
-        "end_time": None,
-        "from_formatted": form["From"],
-        "parent_call_sid": None,
-        "start_time": None,
-        "to_formatted": form["To"],
-        "subresource_uris": {
-            "notifications": f"{base}/Notifications.json",
-            "recordings": f"{base}/Recordings.json",
-        },
-    }
 
 
 def _print_request(request: RecordedRequest) -> None:
