@@ -1,5 +1,10 @@
 """A fake Twilio REST API on loopback: Messages and Calls, with Twilio's auth and error shapes.
 
+It also plays Twilio's side of webhooks (tests/fakes/twilio_webhooks.py): a created call can be
+answered or left unanswered, a message delivered or not, an SMS received, each posted to the app
+signed like Twilio signs. The blocking methods must not run on the app's event loop; tests on the
+loop use the `a...` variants.
+
 Tests use it as a context manager; by hand: `python -m tests.fakes.twilio --port 8990` and point
 the gateway's `[twilio] api_base_url` at the printed URL.
 """
@@ -7,6 +12,7 @@ the gateway's `[twilio] api_base_url` at the printed URL.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -18,33 +24,40 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.twilio_resources import (
+    DEFAULT_CODE,
+    call_resource,
+    error_payload,
+    first_missing,
+    message_resource,
+)
+from tests.fakes.twilio_twiml import Gather, Said, message_texts
+from tests.fakes.twilio_webhooks import Callback, CallOutcome, Webhooks
+
+__all__ = [
+    "DEFAULT_ACCOUNT_SID",
+    "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_PHONE_NUMBER",
+    "CallOutcome",
+    "Callback",
+    "FakeTwilio",
+    "Gather",
+    "RecordedRequest",
+    "Said",
+    "message_texts",
+]
+
 DEFAULT_ACCOUNT_SID = "AC" + "c0ffee" * 5 + "42"
 DEFAULT_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+DEFAULT_PHONE_NUMBER = "+15005550006"  # Twilio's magic test number that accepts everything
 
 _RESOURCE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
 _ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/")
-# Codes and texts Twilio answers with; the {to} placeholder is the request's To field.
-_ERRORS: dict[int, str] = {
-    20003: "Authenticate",
-    20004: "Method not allowed",
-    20404: "The requested resource {path} was not found",
-    20429: "Too Many Requests",
-    20500: "An internal server error has occurred",
-    21201: "No 'To' number is specified",
-    21205: "Url parameter is required.",
-    21211: "The 'To' number {to} is not a valid phone number.",
-    21213: "No 'From' number is specified",
-    21602: "Message body is required.",
-    21603: "A 'From' phone number is required.",
-    21604: "A 'To' phone number is required.",
-}
-_DEFAULT_CODE = {400: 21211, 401: 20003, 404: 20404, 405: 20004, 429: 20429}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +90,18 @@ class FakeTwilio:
         port: int = 0,
         delay_s: float = 0.0,
         on_request: Callable[[RecordedRequest], None] | None = None,
+        phone_number: str = DEFAULT_PHONE_NUMBER,
+        auto_message_status: str | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.phone_number = phone_number
+        """The account's number: where inbound SMS are sent to."""
         self.delay_s = delay_s
         """How long each answer takes, like a real provider's response time (may be changed)."""
+        self.auto_message_status = auto_message_status
+        """Posted for each accepted message with a StatusCallback, right after the answer."""
+        self._webhooks = Webhooks(account_sid, auth_token, phone_number)
         self._on_request = on_request
         self._requests: list[RecordedRequest] = []
         self._failures: list[tuple[int, int, str | None]] = []
@@ -127,7 +147,7 @@ class FakeTwilio:
         self, n: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
     ) -> None:
         """Answer the next `n` authenticated requests with Twilio's error JSON."""
-        chosen = code if code is not None else _DEFAULT_CODE.get(status, 20500)
+        chosen = code if code is not None else DEFAULT_CODE.get(status, 20500)
         with self._changed:
             self._failures.extend([(status, chosen, message)] * n)
 
@@ -153,6 +173,87 @@ class FakeTwilio:
                 raise TimeoutError(f"fake Twilio got {len(self._requests)} of {n} requests")
             return list(self._requests)
 
+    @property
+    def callbacks(self) -> list[Callback]:
+        """Every webhook request the fake made to the app, with the app's answer."""
+        return self._webhooks.callbacks
+
+    def wait_for_callbacks(self, n: int, timeout: float = 2.0) -> list[Callback]:
+        """Block until at least `n` callbacks were answered; raise TimeoutError otherwise."""
+        return self._webhooks.wait_for_callbacks(n, timeout)
+
+    def answer_call(
+        self, call_sid: str, digits: str | None = None, *, duration_s: int = 10
+    ) -> CallOutcome:
+        """The callee picks up, hears the TwiML, presses `digits` if given, and hangs up."""
+        return self._webhooks.answer_call(call_sid, digits, duration_s=duration_s)
+
+    def end_call(self, call_sid: str, status: str) -> int | None:
+        """The call ends unanswered (no-answer, busy, failed, canceled); callback status."""
+        return self._webhooks.end_call(call_sid, status)
+
+    def message_status(self, message_sid: str, status: str, error_code: int | None = None) -> int:
+        """Post a message's status (ErrorCode with failed/undelivered) to its StatusCallback."""
+        return self._webhooks.message_status(message_sid, status, error_code)
+
+    def inbound_sms(
+        self, url: str, from_: str, body: str, to: str | None = None
+    ) -> tuple[int, str]:
+        """Post an incoming SMS to `url` (To: `phone_number`); the app's status and TwiML."""
+        return self._webhooks.inbound_sms(url, from_, body, to or self.phone_number)
+
+    def signature_for(self, url: str, params: Mapping[str, str]) -> str:
+        """The `X-Twilio-Signature` Twilio would send with `params` to `url`."""
+        return self._webhooks.signature_for(url, params)
+
+    def post_webhook(
+        self,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        method: str = "POST",
+        signature: str | None = None,
+        signed: bool = True,
+    ) -> Callback:
+        """Send a webhook; `signature` forges the header, `signed=False` leaves it out."""
+        return self._webhooks.post_webhook(
+            url, params, method=method, signature=signature, signed=signed
+        )
+
+    async def aanswer_call(
+        self, call_sid: str, digits: str | None = None, *, duration_s: int = 10
+    ) -> CallOutcome:
+        return await asyncio.to_thread(self.answer_call, call_sid, digits, duration_s=duration_s)
+
+    async def aend_call(self, call_sid: str, status: str) -> int | None:
+        return await asyncio.to_thread(self.end_call, call_sid, status)
+
+    async def amessage_status(
+        self, message_sid: str, status: str, error_code: int | None = None
+    ) -> int:
+        return await asyncio.to_thread(self.message_status, message_sid, status, error_code)
+
+    async def ainbound_sms(
+        self, url: str, from_: str, body: str, to: str | None = None
+    ) -> tuple[int, str]:
+        return await asyncio.to_thread(self.inbound_sms, url, from_, body, to)
+
+    async def apost_webhook(
+        self,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        method: str = "POST",
+        signature: str | None = None,
+        signed: bool = True,
+    ) -> Callback:
+        return await asyncio.to_thread(
+            self.post_webhook, url, params, method=method, signature=signature, signed=signed
+        )
+
+    async def await_for_callbacks(self, n: int, timeout: float = 2.0) -> list[Callback]:
+        return await asyncio.to_thread(self.wait_for_callbacks, n, timeout)
+
     def _record(self, request: RecordedRequest) -> None:
         with self._changed:
             self._requests.append(request)
@@ -177,27 +278,47 @@ class FakeTwilio:
         )
 
     def _answer(
-        self, method: str, path: str, sid: str | None, auth_ok: bool, form: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        sid: str | None,
+        auth_ok: bool,
+        fields: Mapping[str, list[str]],
     ) -> tuple[int, dict[str, Any]]:
+        form = {key: values[0] for key, values in fields.items()}
         if not auth_ok:
-            return _error(401, 20003, path, form)
+            return error_payload(401, 20003, path, form)
         match = _RESOURCE_PATH.match(path)
         # Credentials for one account do not open another: Twilio answers "not found".
         if match is None or sid != self.account_sid:
-            return _error(404, 20404, path, form)
+            return error_payload(404, 20404, path, form)
         if method != "POST":
-            return _error(405, 20004, path, form)
+            return error_payload(405, 20004, path, form)
         failure = self._take_failure()
         if failure is not None:
             status, code, message = failure
-            return _error(status, code, path, form, message)
+            return error_payload(status, code, path, form, message)
         if match["kind"] == "Messages":
-            missing = _first_missing(form, [("To", 21604), ("From", 21603), ("Body", 21602)])
-            return _error(400, missing, path, form) if missing else (201, _message(sid, form))
-        missing = _first_missing(form, [("To", 21201), ("From", 21213)])
+            missing = first_missing(form, [("To", 21604), ("From", 21603), ("Body", 21602)])
+            if missing:
+                return error_payload(400, missing, path, form)
+            sms = message_resource(sid, form)
+            self._webhooks.remember_message(sms["sid"], form)
+            return 201, sms
+        missing = first_missing(form, [("To", 21201), ("From", 21213)])
         if not missing and not ("Twiml" in form or "Url" in form or "ApplicationSid" in form):
             missing = 21205
-        return _error(400, missing, path, form) if missing else (201, _call(sid, form))
+        if missing:
+            return error_payload(400, missing, path, form)
+        call = call_resource(sid, form)
+        # The REST client sends a list of events as repeated fields; a hand-made form may not.
+        self._webhooks.remember_call(call["sid"], form, fields.get("StatusCallbackEvent", []))
+        return 201, call
+
+    def _after_answer(self, status: int, payload: Mapping[str, Any]) -> None:
+        sid = str(payload.get("sid", ""))
+        if status == 201 and sid.startswith("SM") and self.auto_message_status:
+            self._webhooks.auto_message_status(sid, self.auto_message_status)
 
 
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
@@ -218,7 +339,7 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             account = _ACCOUNT_PATH.match(path)
             sid = account["sid"] if account else None
             auth_ok = fake._auth_ok(self.headers.get("Authorization"))
-            status, payload = fake._answer(self.command, path, sid, auth_ok, form)
+            status, payload = fake._answer(self.command, path, sid, auth_ok, fields)
             # Recorded before answering, so a test that saw the response also sees the record.
             fake._record(
                 RecordedRequest(
@@ -244,83 +365,12 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
             self.end_headers()
             self.wfile.write(body)
+            fake._after_answer(status, payload)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # requests are recorded (and printed by the CLI) instead
 
     return Handler
-
-
-def _first_missing(form: Mapping[str, str], required: list[tuple[str, int]]) -> int | None:
-    return next((code for field, code in required if not form.get(field)), None)
-
-
-def _error(
-    status: int, code: int, path: str, form: Mapping[str, str], message: str | None = None
-) -> tuple[int, dict[str, Any]]:
-    text = message or _ERRORS.get(code, "Error").format(path=path, to=form.get("To", ""))
-    return status, {
-        "code": code,
-        "message": text,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-
-
-def _common(prefix: str, kind: str, sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource_sid = prefix + secrets.token_hex(16)
-    now = formatdate(usegmt=False).replace("-0000", "+0000")
-    return {
-        "account_sid": sid,
-        "api_version": "2010-04-01",
-        "date_created": now,
-        "date_updated": now,
-        "direction": "outbound-api",
-        "from": form["From"],
-        "price": None,
-        "price_unit": "USD",
-        "sid": resource_sid,
-        "status": "queued",
-        "to": form["To"],
-        "uri": f"/2010-04-01/Accounts/{sid}/{kind}/{resource_sid}.json",
-    }
-
-
-def _message(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource = _common("SM", "Messages", sid, form)
-    body = form["Body"]
-    # GSM-7 (approximated by ASCII) fits 160 characters per segment, UCS-2 (Chinese) only 70.
-    single, part = (160, 153) if body.isascii() else (70, 67)
-    segments = 1 if len(body) <= single else -(-len(body) // part)
-    return resource | {
-        "body": body,
-        "date_sent": None,
-        "error_code": None,
-        "error_message": None,
-        "messaging_service_sid": None,
-        "num_media": "0",
-        "num_segments": str(segments),
-        "subresource_uris": {"media": resource["uri"].removesuffix(".json") + "/Media.json"},
-    }
-
-
-def _call(sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-    resource = _common("CA", "Calls", sid, form)
-    base = resource["uri"].removesuffix(".json")
-    return resource | {
-        "answered_by": None,
-        "caller_name": None,
-        "duration": None,
-        "end_time": None,
-        "from_formatted": form["From"],
-        "parent_call_sid": None,
-        "start_time": None,
-        "to_formatted": form["To"],
-        "subresource_uris": {
-            "notifications": f"{base}/Notifications.json",
-            "recordings": f"{base}/Recordings.json",
-        },
-    }
 
 
 def _print_request(request: RecordedRequest) -> None:
@@ -339,6 +389,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sid", default=DEFAULT_ACCOUNT_SID, help="account SID to accept")
     parser.add_argument("--token", default=DEFAULT_AUTH_TOKEN, help="auth token to accept")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="time to answer a request")
+    parser.add_argument(
+        "--auto-message-status",
+        choices=["sent", "delivered", "undelivered", "failed"],
+        help="post this status to each message's StatusCallback right after accepting it",
+    )
     args = parser.parse_args(argv)
     with FakeTwilio(
         args.sid,
@@ -346,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         delay_s=args.delay_ms / 1000,
         on_request=_print_request,
+        auto_message_status=args.auto_message_status,
     ) as fake:
         print(f"fake Twilio for {args.sid} at {fake.base_url} (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
