@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.aliyun import FakeAliyunSms
+from tests.fakes.robots import FakeRobots
 from tests.fakes.twilio import FakeTwilio
 
 
@@ -21,4 +22,11 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 def fake_aliyun() -> Iterator[FakeAliyunSms]:
     """A fake Alibaba Cloud SMS API on a free loopback port, stopped after the test."""
     with FakeAliyunSms() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_robots() -> Iterator[FakeRobots]:
+    """Fake WeCom and DingTalk robot webhooks on a free loopback port, stopped after the test."""
+    with FakeRobots() as fake:
         yield fake
