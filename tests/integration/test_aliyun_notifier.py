@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.alerts.notifiers.aliyun import AliyunSmsNotifier, mainland_number
@@ -91,6 +92,22 @@ async def test_each_send_is_signed_afresh(fake_aliyun: FakeAliyunSms) -> None:
         await notifier.send(sms())
 
     assert len(fake_aliyun.messages) == 3  # a reused nonce would have been refused
+
+
+async def test_the_fake_refuses_a_replayed_or_altered_request(fake_aliyun: FakeAliyunSms) -> None:
+    # The fake's check must be as strict as Aliyun's, or the tests above would prove little.
+    await notifier_for(fake_aliyun).send(sms())
+    [sent] = fake_aliyun.requests
+    headers = {k: v for k, v in sent.headers.items() if k not in {"content-length", "host"}}
+    altered = dict(sent.params) | {"PhoneNumbers": "13900000000"}
+
+    async with httpx.AsyncClient(base_url=f"http://{fake_aliyun.endpoint}") as client:
+        replayed = await client.post("/", params=dict(sent.params), headers=headers)
+        changed = await client.post("/", params=altered, headers=headers)
+
+    assert replayed.json()["Code"] == "SignatureNonceUsed"
+    assert changed.json()["Code"] == "SignatureDoesNotMatch"
+    assert len(fake_aliyun.messages) == 1
 
 
 async def test_wrong_secret_is_refused_by_the_signature_check_and_permanent(
