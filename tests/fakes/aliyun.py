@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import secrets
 import threading
 import time
 import uuid
-from calendar import timegm
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from string import Template
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.acs3 import SignedRequest, check_request
 
 DEFAULT_ACCESS_KEY_ID = "LTAI5tFakeAccessKeyId01"
 DEFAULT_ACCESS_KEY_SECRET = "fake-access-key-secret-0123456789"
@@ -37,14 +36,6 @@ DEFAULT_TEMPLATE_CODE = "SMS_480000001"
 DEFAULT_TEMPLATE = "${elder}家（${address}）${event}，时间${time}。${action}${ack}"
 """The template docs/escalation.md suggests."""
 
-ALGORITHM = "ACS3-HMAC-SHA256"
-MAX_CLOCK_SKEW_S = 15 * 60
-"""How far x-acs-date may be from the server's clock (Aliyun allows 15 minutes)."""
-
-_AUTHORIZATION = re.compile(
-    r"^(?P<algorithm>\S+) Credential=(?P<key_id>[^,]+),"
-    r"SignedHeaders=(?P<signed>[^,]+),Signature=(?P<signature>[0-9a-f]+)$"
-)
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
 _MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _MESSAGES = {
@@ -204,35 +195,15 @@ class FakeAliyunSms:
 
     def _authenticate(self, request: _Incoming) -> tuple[str | None, str | None]:
         """(AccessKeyId named, error code or None) for a request signed with ACS3."""
-        match = _AUTHORIZATION.match(request.headers.get("authorization", ""))
-        if match is None or match["algorithm"] != ALGORITHM:
-            return None, "IncompleteSignature"
-        key_id = match["key_id"]
-        if not hmac.compare_digest(key_id, self.access_key_id):
-            return key_id, "InvalidAccessKeyId.NotFound"
-        signed = match["signed"].split(";")
-        # host and every x-acs-* header must be signed, or they could be changed in transit.
-        required = {"host", *(h for h in request.headers if h.startswith("x-acs-"))}
-        if not required <= set(signed) or any(h not in request.headers for h in signed):
-            return key_id, "IncompleteSignature"
-        payload_hash = hashlib.sha256(request.body).hexdigest()
-        if request.headers.get("x-acs-content-sha256") != payload_hash:
-            return key_id, "SignatureDoesNotMatch"
-        expected = acs3_signature(
-            self.access_key_secret,
-            request.method,
-            request.path,
-            request.query,
-            {name: request.headers[name] for name in signed},
-            payload_hash,
+        signed = SignedRequest(
+            request.method, request.path, request.query, request.headers, request.body
         )
-        if not hmac.compare_digest(expected, match["signature"]):
-            return key_id, "SignatureDoesNotMatch"
-        if not _fresh(request.headers.get("x-acs-date", "")):
-            return key_id, "InvalidTimeStamp.Expired"
-        if not self._nonce_is_new(request.headers.get("x-acs-signature-nonce", "")):
-            return key_id, "SignatureNonceUsed"
-        return key_id, None
+        key_id, refusal = check_request(signed, {self.access_key_id: self.access_key_secret})
+        if refusal is None and not self._nonce_is_new(
+            request.headers.get("x-acs-signature-nonce", "")
+        ):
+            refusal = "SignatureNonceUsed"
+        return key_id, refusal
 
     def _answer(self, request: _Incoming) -> tuple[int, str, str | None, str | None]:
         """(HTTP status, Code, Message override, accepted SMS text)."""
@@ -268,45 +239,6 @@ class FakeAliyunSms:
             return 200, "isv.TEMPLATE_MISSING_PARAMETERS", None, None
         text = f"【{self.sign_name}】" + Template(template).safe_substitute(variables)
         return 200, "OK", None, text
-
-
-def acs3_signature(
-    secret: str,
-    method: str,
-    path: str,
-    query: Mapping[str, str],
-    signed_headers: Mapping[str, str],
-    payload_hash: str,
-) -> str:
-    """The hex ACS3-HMAC-SHA256 signature of a request, as Alibaba Cloud's v3 scheme defines it.
-
-    Canonical request: method, path, the query sorted by name with names and values
-    percent-encoded (RFC 3986), the signed headers lowercased and sorted as `name:value` lines,
-    their names joined by ";", and the payload's SHA-256; the string to sign is the algorithm
-    and that request's SHA-256 (hex), signed with the AccessKey secret.
-    """
-    canonical_query = "&".join(f"{_encode(name)}={_encode(query[name])}" for name in sorted(query))
-    names = sorted(name.lower() for name in signed_headers)
-    lowered = {name.lower(): value for name, value in signed_headers.items()}
-    canonical_headers = "".join(f"{name}:{lowered[name].strip()}\n" for name in names)
-    canonical_request = "\n".join(
-        [method, path or "/", canonical_query, canonical_headers, ";".join(names), payload_hash]
-    )
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
-    string_to_sign = f"{ALGORITHM}\n{digest}"
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-
-
-def _encode(value: str) -> str:
-    return quote(value, safe="~")
-
-
-def _fresh(stamp: str) -> bool:
-    try:
-        sent = timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return False
-    return abs(time.time() - sent) <= MAX_CLOCK_SKEW_S
 
 
 @dataclass(frozen=True, slots=True)
