@@ -138,6 +138,27 @@ class TwilioSettings(_Section):
         return bool(self.account_sid and self.auth_token and self.from_number)
 
 
+class AliyunSettings(_Section):
+    """Alibaba Cloud SMS (Dysmsapi SendSms): mainland numbers, one approved template."""
+
+    access_key_id: str | None = None
+    access_key_secret: SecretStr | None = None
+    sign_name: str | None = None
+    """The approved signature (签名), shown as 【...】 in front of every message."""
+    template_code: str | None = None
+    """The approved template (SMS_...) with the variables of docs/escalation.md."""
+    endpoint: str = "dysmsapi.aliyuncs.com"
+    """Host (and :port) of the API; a test server: "127.0.0.1:8991" with protocol "http"."""
+    protocol: Literal["https", "http"] = "https"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(
+            self.access_key_id and self.access_key_secret and self.sign_name and self.template_code
+        )
+
+
 class AlertSettings(_Section):
     language: Literal["zh", "en"] = "zh"
     send_attempts: int = Field(default=3, ge=1, le=10)
@@ -283,6 +304,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
+    aliyun: AliyunSettings = AliyunSettings()
     alerts: AlertSettings = AlertSettings()
     ingest: IngestSettings = IngestSettings()
     escalation: EscalationSettings = EscalationSettings()

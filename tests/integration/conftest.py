@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.aliyun import FakeAliyunSms
+from tests.fakes.robots import FakeRobots
 from tests.fakes.twilio import FakeTwilio
 
 
@@ -13,4 +15,18 @@ from tests.fakes.twilio import FakeTwilio
 def fake_twilio() -> Iterator[FakeTwilio]:
     """A fake Twilio REST API on a free loopback port, stopped after the test."""
     with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_aliyun() -> Iterator[FakeAliyunSms]:
+    """A fake Alibaba Cloud SMS API on a free loopback port, stopped after the test."""
+    with FakeAliyunSms() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_robots() -> Iterator[FakeRobots]:
+    """Fake WeCom and DingTalk robot webhooks on a free loopback port, stopped after the test."""
+    with FakeRobots() as fake:
         yield fake
