@@ -79,9 +79,12 @@ def publish_when_on(port: int, prefix: str, households: int, rate: float, seed: 
     """Publish at `rate` while switched on; commands on stdin, one JSON answer a line on stdout:
     `on`, `count` (acknowledged so far), `off` (this phase's figures), `quit`."""
     commands: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [commands.put(line.strip()) for line in sys.stdin], daemon=True
-    ).start()
+
+    def read_commands() -> None:
+        for line in sys.stdin:
+            commands.put(line.strip())
+
+    threading.Thread(target=read_commands, daemon=True).start()
     acked = 0
     lock = threading.Lock()
 
