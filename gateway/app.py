@@ -52,11 +52,33 @@ def default_notifier(settings: Settings) -> Notifier:
 
 
 def channel_notifiers(settings: Settings, chosen: Notifier | None) -> dict[Channel, Notifier]:
-    """Who carries each channel: `chosen` (tests, the demo) for all, else by the settings."""
+    """Who carries each channel: `chosen` (tests, the demo) for all, else by the settings.
+
+    Calls go through Twilio when it is configured. SMS through `[escalation] sms_provider`, or
+    Twilio, else Alibaba Cloud, whichever is configured. Group robots when there are any.
+    Whatever has no provider is printed on the console.
+    """
     if chosen is not None:
         return {Channel.SMS: chosen, Channel.VOICE: chosen, Channel.ROBOT: chosen}
     calls = default_notifier(settings)
-    return {Channel.SMS: calls, Channel.VOICE: calls, Channel.ROBOT: ConsoleNotifier()}
+    provider = settings.escalation.sms_provider
+    if provider is None:
+        provider = "twilio" if settings.twilio.enabled else "console"
+        if provider == "console" and settings.aliyun.enabled:
+            provider = "aliyun"
+    sms: Notifier = calls
+    if provider == "aliyun":
+        from gateway.alerts.notifiers.aliyun import AliyunSmsNotifier
+
+        sms = AliyunSmsNotifier(settings.aliyun)
+    elif provider == "console":
+        sms = ConsoleNotifier()
+    robot: Notifier = ConsoleNotifier()
+    if settings.escalation.robots:
+        from gateway.alerts.notifiers.robots import RobotNotifier
+
+        robot = RobotNotifier(settings.escalation.robots, wall_clock=SystemClock())
+    return {Channel.SMS: sms, Channel.VOICE: calls, Channel.ROBOT: robot}
 
 
 class StartupError(Exception):
