@@ -23,11 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.book import AlertChange
+from gateway.alerts.policy import Policy
 from gateway.app import Core
 from gateway.care.households import HouseholdIn, create_household, household_exists
 from gateway.clock import ManualClock
@@ -36,6 +38,7 @@ from gateway.ingest.mqtt import InboundMessage
 from gateway.observability import GatewayMetrics
 from gateway.store.alerts import AlertRecord, list_alerts
 from gateway.store.rule_settings import add_away
+from gateway.store.tables import escalations
 from simulators import Incident, Message
 from simulators.recording import read_labels, read_recording
 
@@ -83,8 +86,10 @@ class ReplayReport:
         )
 
 
-def alert_line(alert: AlertRecord) -> str:
-    """One opened alert as a JSON line (times in ISO 8601 UTC, event time)."""
+def alert_line(alert: AlertRecord, first_contact: str | None = None) -> str:
+    """One opened alert as a JSON line (times in ISO 8601 UTC, event time), with who its
+    escalation policy contacts first ("elder" for a check-in call, "visitor", "relative",
+    "control_room"; null: no policy)."""
     return json.dumps(
         {
             "rule": alert.rule_id,
@@ -94,6 +99,7 @@ def alert_line(alert: AlertRecord) -> str:
             "opened_at": alert.opened_at.isoformat(),
             "summary": alert.summary,
             "evidence": alert.evidence,
+            "first_contact": first_contact,
         },
         ensure_ascii=False,
     )
@@ -277,12 +283,20 @@ class Replay:
             return
         async with self.core.db.connect() as conn:
             fresh = await list_alerts(conn, limit=self._opened)
+            found = await conn.execute(
+                sa.select(escalations.c.alert_id, escalations.c.policy).where(
+                    escalations.c.alert_id.in_([a.id for a in fresh])
+                )
+            )
+            policies = {row.alert_id: row.policy for row in found}
         self._opened = 0
         opened = sorted(
             (a for a in fresh if a.id > self._last_alert_id), key=lambda a: (a.opened_at, a.id)
         )
         for alert in opened:
-            print(alert_line(alert), file=self.out, flush=True)
+            policy = policies.get(alert.id)
+            first = Policy.from_json(policy).first_contact() if policy else None
+            print(alert_line(alert, first), file=self.out, flush=True)
             self.report.alerts[alert.rule_id] += 1
             self._last_alert_id = max(self._last_alert_id, alert.id)
 

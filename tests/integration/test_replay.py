@@ -82,6 +82,47 @@ def test_a_call_button_press_is_replayed(
     assert 0 <= datetime.fromisoformat(calls[0]["opened_at"]).timestamp() - incident.start < 60
 
 
+def test_each_alert_line_says_whom_the_policy_contacts_first_and_a_config_can_change_it(
+    recordings: dict[str, tuple[Path, Incident]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recording, incident = recordings["smoke"]
+    part = _window(recording, incident.start, before_s=3600, after_s=600)
+    capsys.readouterr()
+    assert main(["replay", str(part)]) == 0
+    (smoke,) = [a for a in _alerts(capsys.readouterr().out) if a["rule"] == "smoke_alarm"]
+    assert smoke["first_contact"] == "visitor"
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        "[escalation]\npolicies = { critical = [\n"
+        '  { to = ["control_room"], channels = ["sms", "voice"], wait_min = 5 },\n] }\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "replay", str(part)]) == 0
+    (smoke,) = [a for a in _alerts(capsys.readouterr().out) if a["rule"] == "smoke_alarm"]
+    assert smoke["first_contact"] == "control_room"
+
+
+def test_an_inactivity_alert_is_first_a_check_in_call_to_the_elder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = tmp_path / "away.jsonl"
+    code = main(["simulate", "--households", "2", "--days", "2", "--scenario", "away",
+                 "--seed", "4", "--start", START, "--record", str(recording)])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    assert main(["replay", str(recording)]) == 0
+    inactivity = [
+        a
+        for a in _alerts(capsys.readouterr().out)
+        if a["rule"] in ("no_water_use", "no_power_use", "missed_routine")
+    ]
+    assert inactivity
+    assert {a["first_contact"] for a in inactivity} == {"elder"}
+
+
 def test_a_rules_file_shows_what_it_would_have_changed(
     recordings: dict[str, tuple[Path, Incident]],
     tmp_path: Path,
