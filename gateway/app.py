@@ -252,6 +252,7 @@ class Gateway:
             routine_summary=self.detector.routine_summary,
             rules_defaults=self.detector.rules_config,
             zone=ZoneInfo(self.settings.timezone),
+            escalation_defaults=dict(self.settings.escalation.policies),
             responses=self.responses,
             twilio_auth_token=(
                 self.settings.twilio.auth_token.get_secret_value()

@@ -14,13 +14,22 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from gateway.alerts.messages import TemplateError, Texts
 from gateway.alerts.policy import (
     CHECKIN_WAIT_MIN,
     CLOSED_LOOP_MIN,
@@ -330,6 +339,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment wins over the TOML file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _check_escalation(self) -> Settings:
+        provider = self.escalation.sms_provider
+        if provider == "aliyun" and not self.aliyun.enabled:
+            raise ValueError(
+                "escalation.sms_provider is aliyun but [aliyun] access_key_id, "
+                "access_key_secret, sign_name and template_code are not all set"
+            )
+        if provider == "twilio" and not self.twilio.enabled:
+            raise ValueError("escalation.sms_provider is twilio but [twilio] is not configured")
+        try:
+            Texts(self.escalation.templates)
+        except TemplateError as exc:
+            raise ValueError(f"escalation.templates: {exc}") from None
+        return self
 
     def docs_exposure(self) -> Exposure:
         """The API documentation: as configured, else public only in development."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.alerts.book import AlertBook
+from gateway.alerts.policy import Step
 from gateway.alerts.responses import Responses
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock
+from gateway.models import Severity
 from gateway.observability import GatewayMetrics
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.routine import RoutineSummary
@@ -43,6 +45,8 @@ class ApiContext:
     """rules.toml as loaded: what a household's rule overrides are applied to."""
     zone: ZoneInfo
     """The gateway's zone (Settings.timezone): where reports' days and months begin."""
+    escalation_defaults: dict[Severity, list[Step]] = field(default_factory=dict)
+    """The settings' escalation steps per severity (those not given: the built-in ones)."""
     responses: Responses | None = None
     """Acts on SMS replies, keypresses and delivery reports (the Twilio webhooks)."""
     twilio_auth_token: str | None = None

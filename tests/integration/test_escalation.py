@@ -595,3 +595,36 @@ async def test_two_gateways_on_postgresql_run_each_step_exactly_once(
     finally:
         for gw in gateways:
             await gw.close()
+
+
+# A household's own policy.
+
+
+async def test_a_household_with_its_own_steps_gets_them_on_alerts_opened_afterwards(
+    gateway: Gateway, notifier: RecordingNotifier
+):
+    first = await open_alert(gateway, "device_offline", Severity.HIGH)
+    notifier.taken()
+    own = {"policies": {"high": [{"to": ["relatives"], "channels": ["sms"], "wait_min": 20}]}}
+    async with api_client(gateway, TOKEN) as client:
+        put = await client.put("/api/households/H001/escalation", json=own, headers=AUTH)
+        assert put.status_code == 200
+        shown = (await client.get("/api/households/H001/escalation", headers=AUTH)).json()
+        bad = await client.put(
+            "/api/households/H001/escalation",
+            json={
+                "policies": {"high": [{"to": ["neighbours"], "channels": ["sms"], "wait_min": 1}]}
+            },
+            headers=AUTH,
+        )
+        missing = await client.put("/api/households/H404/escalation", json=own, headers=AUTH)
+    assert shown["policies"]["high"][0]["to"] == ["relatives"]
+    assert shown["effective"]["critical"][0]["to"] == ["visitors", "first_relative"]
+    assert (bad.status_code, missing.status_code) == (422, 404)
+
+    await gateway.book.resolve(first, "李敏", "路由器重启")
+    await open_alert(gateway, "device_offline", Severity.HIGH)
+    assert sorted(notifier.taken()) == [("sms", SECOND_RELATIVE), ("sms", RELATIVE)]
+    # The alert opened before the change kept the steps frozen on it.
+    (old,) = await rows(gateway, sa.select(escalations).where(escalations.c.alert_id == first))
+    assert old["policy"]["steps"][0]["to"] == ["visitors"]

@@ -358,3 +358,22 @@ def test_http_limits_and_exposure_are_checked(tmp_path: Path):
         load_settings(write(tmp_path, "[http]\nmax_body_bytes = 10\n"))
     settings = load_settings(write(tmp_path, "[http]\nmax_body_bytes = 65536\n"))
     assert settings.http.max_body_bytes == 65536
+
+
+@pytest.mark.parametrize(
+    ("escalation", "named"),
+    [
+        ({"sms_provider": "aliyun"}, "sms_provider is aliyun"),
+        ({"templates": {"zh": {"alert": "{nope}"}}}, "unknown placeholder {nope}"),
+        ({"templates": {"en": {"bogus": "x"}}}, "unknown template 'bogus'"),
+        ({"policies": {"high": [{"to": ["neighbours"], "channels": ["sms"], "wait_min": 1}]}},
+         "escalation.policies.high.0.to.0"),
+    ],
+)  # fmt: skip
+def test_an_unusable_escalation_setting_is_refused_in_one_line(
+    tmp_path: Path, escalation: dict[str, object], named: str
+):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, ""), escalation=escalation)
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -6,14 +6,18 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.alerts.escalation import household_policies
+from gateway.alerts.policy import DEFAULT_POLICIES, Step
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, HouseholdKey, ReadConn, RowId
 from gateway.api.strict_json import StrictJsonRoute, loads_finite
-from gateway.care.households import get_household
+from gateway.care.households import Household, get_household
+from gateway.models import Severity
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.rule_settings import (
@@ -27,6 +31,7 @@ from gateway.store.rule_settings import (
     list_away,
     put_overrides,
 )
+from gateway.store.tables import households
 
 router = APIRouter(
     prefix="/api/households", tags=["household settings"], route_class=StrictJsonRoute
@@ -62,9 +67,11 @@ def _invalid(loc: list[str | int], msg: str, kind: str) -> HTTPException:
     )
 
 
-async def _require_household(conn: AsyncConnection, household_id: str) -> None:
-    if await get_household(conn, household_id) is None:
+async def _require_household(conn: AsyncConnection, household_id: str) -> Household:
+    household = await get_household(conn, household_id)
+    if household is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"household {household_id} not found")
+    return household
 
 
 # --- rule settings ------------------------------------------------------------------------------
@@ -201,6 +208,63 @@ async def put_rule_settings(
         saved = await get_overrides(conn, household_id)
     await context.household_changed(household_id)
     return _settings_out(household_id, context.rules_defaults, saved)
+
+
+# --- escalation ------------------------------------------------------------------------------
+
+
+class EscalationIn(BaseModel):
+    """The household's own escalation steps for some severities (the others follow the
+    settings); `{"policies": {}}` returns it to the settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policies: dict[Severity, Annotated[list[Step], Field(min_length=1, max_length=10)]]
+
+
+class EscalationSettingsOut(BaseModel):
+    household_id: str
+    policies: dict[Severity, list[Step]] = Field(description="the household's own steps")
+    effective: dict[Severity, list[Step]] = Field(
+        description="what an alert of each severity gets (before a check-in call is put first "
+        "for the inactivity rules)"
+    )
+
+
+def _escalation_out(
+    household_id: str, own: dict[Severity, list[Step]], defaults: dict[Severity, list[Step]]
+) -> EscalationSettingsOut:
+    effective = {s: own.get(s) or defaults.get(s) or DEFAULT_POLICIES[s] for s in Severity}
+    return EscalationSettingsOut(household_id=household_id, policies=own, effective=effective)
+
+
+@router.get("/{household_id}/escalation", response_model=EscalationSettingsOut)
+async def get_escalation(
+    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
+) -> EscalationSettingsOut:
+    """Who this household's alerts reach, in which order, and how long each step waits."""
+    household = await _require_household(conn, household_id)
+    own = household_policies(household.escalation)
+    return _escalation_out(household_id, own, context.escalation_defaults)
+
+
+@router.put(
+    "/{household_id}/escalation", response_model=EscalationSettingsOut, max_body_size=16 * 1024
+)
+async def put_escalation(
+    household_id: HouseholdKey, body: EscalationIn, context: Context, user: RulesEditor
+) -> EscalationSettingsOut:
+    """Replace the household's own escalation steps; alerts already open keep theirs."""
+    stored = {s.value: [step.model_dump(mode="json") for step in steps]
+              for s, steps in body.policies.items()}  # fmt: skip
+    async with context.db.begin() as conn:
+        await _require_household(conn, household_id)
+        await conn.execute(
+            sa.update(households)
+            .where(households.c.id == household_id)
+            .values(escalation=stored or None, updated_at=context.clock.now())
+        )
+    return _escalation_out(household_id, dict(body.policies), context.escalation_defaults)
 
 
 # --- away periods -------------------------------------------------------------------------------
