@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
 from gateway.alerts.escalation import Escalator
+from gateway.alerts.links import AckLinks
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.alerts.responses import Responses
@@ -239,6 +240,10 @@ class Gateway:
         await self.core.prepare()
 
     def api_context(self, admin_token: str) -> ApiContext:
+        links = (
+            AckLinks(admin_token, self.settings.public_url) if self.settings.public_url else None
+        )
+        self.escalator.links = links
         return ApiContext(
             db=self.db,
             book=self.book,
@@ -253,6 +258,7 @@ class Gateway:
             rules_defaults=self.detector.rules_config,
             zone=ZoneInfo(self.settings.timezone),
             escalation_defaults=dict(self.settings.escalation.policies),
+            ack_links=links,
             responses=self.responses,
             twilio_auth_token=(
                 self.settings.twilio.auth_token.get_secret_value()

@@ -276,6 +276,7 @@ class NotificationDispatcher:
             purpose=Purpose(row.purpose),
             prompt=prompt,
             title=self._title(row) if row.channel == Channel.ROBOT.value else None,
+            link=(row.fields or {}).get("link") if row.channel == Channel.ROBOT.value else None,
             language=row.language,
             fields=dict(row.fields or {}),
         )

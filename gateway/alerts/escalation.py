@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.alerts.links import AckLinks
 from gateway.alerts.messages import AlertText, Texts, alert_fields
 from gateway.alerts.notifiers.base import Channel, Purpose
 from gateway.alerts.policy import Audience, Policy, Step, resolve_policy
@@ -92,6 +93,8 @@ class Escalator:
         """Asks for `run_due` soon (the composition root points it at the scheduler)."""
         self._running = False
         self._again = False
+        self.links: AckLinks | None = None
+        """Signs the acknowledge links group robots carry (set when the API serves them)."""
 
     @property
     def hears_answers(self) -> bool:
@@ -423,6 +426,8 @@ class Escalator:
             )
             for channel in self._channels(step, recipient):
                 body = self._body(purpose, channel, lang, fields, household, prefix)
+                if channel is Channel.ROBOT and self.links is not None:
+                    fields = {**fields, "link": self.links.url(alert.id)}
                 ids.append(
                     await self._insert(
                         conn,

@@ -13,6 +13,7 @@ from gateway.api.context import ApiContext
 from gateway.api.errors import InternalErrors, validation_failed
 from gateway.api.gate import BearerGate
 from gateway.api.routers import (
+    ack_links,
     alerts,
     dead_letters,
     health,
@@ -78,6 +79,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         dead_letters,
         reports,
         webhooks,
+        ack_links,
     ]
     if options.metrics != "off":
         routers.append(metrics)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.alerts.book import AlertBook
+from gateway.alerts.links import AckLinks
 from gateway.alerts.policy import Step
 from gateway.alerts.responses import Responses
 from gateway.care.directory import HouseholdDirectory
@@ -47,6 +48,8 @@ class ApiContext:
     """The gateway's zone (Settings.timezone): where reports' days and months begin."""
     escalation_defaults: dict[Severity, list[Step]] = field(default_factory=dict)
     """The settings' escalation steps per severity (those not given: the built-in ones)."""
+    ack_links: AckLinks | None = None
+    """Checks the acknowledge links group robots carry; None: links are off."""
     responses: Responses | None = None
     """Acts on SMS replies, keypresses and delivery reports (the Twilio webhooks)."""
     twilio_auth_token: str | None = None

@@ -628,3 +628,52 @@ async def test_a_household_with_its_own_steps_gets_them_on_alerts_opened_afterwa
     # The alert opened before the change kept the steps frozen on it.
     (old,) = await rows(gateway, sa.select(escalations).where(escalations.c.alert_id == first))
     assert old["policy"]["steps"][0]["to"] == ["visitors"]
+
+
+# Group robots and their acknowledge links.
+
+
+async def test_the_control_room_step_posts_to_group_robots_with_a_link_that_acknowledges(
+    database_url: str, unique_id: str, notifier: RecordingNotifier
+):
+    robots = [
+        {"name": "control-room", "kind": "wecom", "url": "https://qyapi.example/send?key=k1"},
+        {"name": "east", "kind": "dingtalk", "url": "https://oapi.example/x", "villages": ["某村"]},
+        {"name": "west", "kind": "dingtalk", "url": "https://oapi.example/y", "villages": ["西村"]},
+    ]
+    settings = settings_for(
+        database_url, unique_id, public_url=PUBLIC_URL, escalation={"robots": robots}
+    )
+    gw = Gateway(settings, clock=ManualClock(T0), notifier=notifier)
+    await gw.prepare()
+    try:
+        await register(gw, FAMILY)
+        gw.api_context(TOKEN)  # serving the API turns the links on
+        alert_id = await open_alert(gw)
+        notifier.taken()
+        await at(gw, 2)
+        notifier.taken()
+        await at(gw, 5)
+        posted = [m for m in notifier.sent if m.channel is Channel.ROBOT]
+        # The control room's robot and the village team's; not another village's.
+        assert sorted(m.to_phone for m in posted) == ["control-room", "east"]
+        message = posted[0]
+        assert message.title == "紧急！烟雾/燃气报警：张桂兰家"
+        assert "某县某镇某村3组12号" in message.body
+        assert message.link is not None
+        assert message.link.startswith(PUBLIC_URL + "/ack/")
+        path = message.link.removeprefix(PUBLIC_URL)
+        async with api_client(gw, TOKEN) as client:
+            page = await client.get(path)
+            assert page.status_code == 200
+            assert "烟雾/燃气报警" in page.text
+            assert "我来处理" in page.text
+            assert (await alert_row(gw, alert_id))["acknowledged_at"] is None, "GET changes nothing"
+            forged = await client.post(path[:-3] + "abc", data={"name": "某人"})
+            assert forged.status_code == 404
+            taken = await client.post(path, data={"name": "村干部老刘"})
+            assert taken.status_code == 200
+            assert "已有人确认" in taken.text
+        assert (await alert_row(gw, alert_id))["acknowledged_by"] == "村干部老刘（群链接）"
+    finally:
+        await gw.close()
