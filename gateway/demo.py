@@ -113,8 +113,9 @@ Care gateway demo — {len(seeds)} simulated homes in {villages} villages, broke
   Households: curl -H 'Authorization: Bearer {token}' {url}/api/households
   Token:      {token}
 Simulated time runs {speed:g}x faster. A smoke alarm (SIM0001) comes at about {SMOKE_AFTER_S} s
-and a call-button press ({SOS_HOUSEHOLD}) at about {SOS_AFTER_S} s; their SMS texts are printed
-below. Ctrl-C stops everything.
+and a call-button press ({SOS_HOUSEHOLD}) at about {SOS_AFTER_S} s; the SMS and calls to their
+visitor and first relative are printed below, and, while nobody acknowledges, to all relatives
+after 2 minutes and then to the control room. Ctrl-C stops everything.
 """,
         file=sys.stderr,
         flush=True,
