@@ -237,7 +237,13 @@ class Detector:
                 change.opened_at,
                 change.evidence,
             )
-        return self.engine.alert_closed(change.household_id, change.rule_id, change.device_id)
+        return self.engine.alert_closed(
+            change.household_id,
+            change.rule_id,
+            change.device_id,
+            false_alarm=change.outcome == "well",
+            opened_at=change.opened_at,
+        )
 
     # --- time ----------------------------------------------------------------------------------
 

@@ -140,6 +140,9 @@ class AwayPeriod:
         return self.start <= ts < self.end
 
 
+FALSE_ALARMS_KEPT = 30
+
+
 @dataclass(slots=True)
 class ActivityLog:
     """One household's activity memory. The engine writes it; rules read it."""
@@ -166,6 +169,17 @@ class ActivityLog:
     """Per inactivity rule, the spell of inactivity it last alerted about (one alert per spell:
     a visitor who resolves it is not asked again until there has been activity)."""
     away: list[AwayPeriod] = field(default_factory=list)
+    false_alarms: dict[str, list[datetime]] = field(default_factory=dict)
+    """Per inactivity rule, when its alerts opened that the elder answered "I am well" on the
+    check-in call (newest last, the last FALSE_ALARMS_KEPT): where this home's quiet spells
+    are normal."""
+
+    def note_false_alarm(self, rule_id: str, opened_at: datetime) -> None:
+        times = self.false_alarms.setdefault(rule_id, [])
+        if opened_at not in times:
+            times.append(opened_at)
+            times.sort()
+            del times[:-FALSE_ALARMS_KEPT]
 
     def last_activity(self, *, besides: frozenset[ActivityKind] = frozenset()) -> datetime | None:
         times = [ts for kind, ts in self.last.items() if kind not in besides]
@@ -257,6 +271,9 @@ class ActivityLog:
             "candidates": [ts.isoformat() for ts in self.candidates],
             "heavy_since": {d: ts.isoformat() for d, ts in self.heavy_since.items()},
             "alerted": dict(self.alerted),
+            "false_alarms": {
+                rule: [ts.isoformat() for ts in times] for rule, times in self.false_alarms.items()
+            },
         }
 
     @classmethod
@@ -281,6 +298,10 @@ class ActivityLog:
             log.candidates = [_ts(v) for v in data.get("candidates", [])]
             log.heavy_since = {d: _ts(v) for d, v in data.get("heavy_since", {}).items()}
             log.alerted = {str(k): str(v) for k, v in data.get("alerted", {}).items()}
+            log.false_alarms = {
+                str(rule): [_ts(v) for v in times]
+                for rule, times in data.get("false_alarms", {}).items()
+            }
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
             return cls()
         return log

@@ -251,11 +251,26 @@ class RuleEngine:
 
         return undo
 
-    def alert_closed(self, household_id: str, rule_id: str, device_id: str) -> Undo:
-        """An alert is no longer active. Returns how to take that back if its write fails."""
+    def alert_closed(
+        self,
+        household_id: str,
+        rule_id: str,
+        device_id: str,
+        *,
+        false_alarm: bool = False,
+        opened_at: datetime | None = None,
+    ) -> Undo:
+        """An alert is no longer active. Returns how to take that back if its write fails.
+
+        `false_alarm`: the elder answered a check-in call "I am well"; the household's log keeps
+        when (the feedback inactivity detection learns each home's quiet spells from).
+        """
         state = self.state(household_id)
         key = (rule_id, device_id)
         had = state.open_alerts.pop(key, None)
+        if false_alarm and opened_at is not None:
+            state.log.note_false_alarm(rule_id, opened_at)
+            self.changed.add(household_id)
         return partial(_put_back, state.open_alerts, key, had)
 
     @staticmethod

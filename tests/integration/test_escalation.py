@@ -343,6 +343,10 @@ async def test_an_inactivity_alert_calls_the_elder_first_and_a_1_closes_it_as_a_
     assert (visit["method"], visit["visitor"]) == ("phone", "自动回访电话")
     assert visit["details"]["outcome"] == "well"
     assert [c.outcome for c in heard if not c.active] == ["well"]
+    # The rules keep it (and save it): where this home's quiet spells are normal.
+    log = gateway.detector.engine.state("H001").log
+    assert log.false_alarms == {"no_water_use": [T0]}
+    assert type(log).from_json(log.to_json()).false_alarms == {"no_water_use": [T0]}
     notifier.taken()
     await at(gateway, 60)
     assert notifier.taken() == [], "nobody else is bothered"
