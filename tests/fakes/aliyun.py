@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from string import Template
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.acs3 import SignedRequest, check_request
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_ACCESS_KEY_ID = "LTAI5tFakeAccessKeyId01"
 DEFAULT_ACCESS_KEY_SECRET = "fake-access-key-secret-0123456789"
@@ -86,7 +86,7 @@ class RecordedRequest:
         return parsed
 
 
-class FakeAliyunSms:
+class FakeAliyunSms(LoopbackServer):
     """A real HTTP server on 127.0.0.1 answering like dysmsapi.aliyuncs.com for SendSms."""
 
     def __init__(
@@ -111,43 +111,12 @@ class FakeAliyunSms:
         self._failures: list[tuple[int, str, str | None]] = []
         self._nonces: set[str] = set()
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_handler_for(self), port)
 
     @property
     def endpoint(self) -> str:
         """What `[aliyun] endpoint` is set to (with protocol "http")."""
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> FakeAliyunSms:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeAliyunSms:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def fail_next(
         self, n: int = 1, *, status: int = 500, code: str | None = None, message: str | None = None

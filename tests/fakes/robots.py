@@ -23,10 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 DEFAULT_DINGTALK_TOKEN = "c0ffee" * 8
@@ -67,7 +68,7 @@ class RecordedRequest:
         return text if isinstance(text, str) else None
 
 
-class FakeRobots:
+class FakeRobots(LoopbackServer):
     """A real HTTP server on 127.0.0.1 answering like qyapi.weixin.qq.com and oapi.dingtalk.com
     for their group robots' webhooks."""
 
@@ -92,48 +93,13 @@ class FakeRobots:
         self._requests: list[RecordedRequest] = []
         self._failures: list[tuple[str | None, int, int, str]] = []
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(_handler_for(self), port)
 
     def wecom_url(self, key: str = DEFAULT_WECOM_KEY) -> str:
         return f"{self.base_url}{WECOM_PATH}?key={key}"
 
     def dingtalk_url(self, token: str = DEFAULT_DINGTALK_TOKEN) -> str:
         return f"{self.base_url}{DINGTALK_PATH}?access_token={token}"
-
-    def start(self) -> FakeRobots:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeRobots:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def fail_next(
         self,

@@ -24,11 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.twilio_resources import (
     DEFAULT_CODE,
     call_resource,
@@ -79,7 +79,7 @@ class RecordedRequest:
     """`time.monotonic()` when the request arrived, before any `delay_s`."""
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
     """A real HTTP server on 127.0.0.1 answering like api.twilio.com for Messages and Calls."""
 
     def __init__(
@@ -106,42 +106,7 @@ class FakeTwilio:
         self._requests: list[RecordedRequest] = []
         self._failures: list[tuple[int, int, str | None]] = []
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeTwilio:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeTwilio:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(_handler_for(self), port)
 
     def fail_next(
         self, n: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
