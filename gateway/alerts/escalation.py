@@ -401,7 +401,7 @@ class Escalator:
     ) -> list[int]:
         assert household is not None  # recipients come from it
         index, run = at
-        zone = ZoneInfo(household.timezone) if household.timezone else self.default_zone
+        zone = household.zone(self.default_zone)
         purpose = Purpose.CHECKIN if step.checkin else Purpose.ALERT
         who = ", ".join(sorted({r.role for r in recipients}))
         channels = ", ".join(c.value for c in step.channels)

@@ -20,7 +20,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -180,9 +179,11 @@ class Responses:
         async with self.db.connect() as conn:
             household = await get_household(conn, alert.household_id)
         language: Literal["zh", "en"] = "en" if lang == "en" else "zh"
-        zone = self.escalator.default_zone
-        if household is not None and household.timezone:
-            zone = ZoneInfo(household.timezone)
+        zone = (
+            household.zone(self.escalator.default_zone)
+            if household
+            else (self.escalator.default_zone)
+        )
         values = {
             "elder": household.elder_name if household else alert.household_id,
             "event": event_name(alert.rule_id, language),

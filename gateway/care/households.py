@@ -105,6 +105,10 @@ class Household:
     escalation: dict[str, Any] | None = None
     """The household's own escalation steps per severity (JSON), where it has them."""
 
+    def zone(self, default: ZoneInfo) -> ZoneInfo:
+        """The home's time zone, or `default` (the gateway's) when it has none of its own."""
+        return ZoneInfo(self.timezone) if self.timezone else default
+
 
 class HouseholdExists(Exception):
     pass

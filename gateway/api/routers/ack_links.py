@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from html import escape
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Path, status
 from fastapi.responses import HTMLResponse
@@ -54,7 +53,7 @@ async def _alert(context: Context, token: str) -> tuple[AlertRecord, str, str]:
         household = await get_household(conn, alert.household_id) if alert else None
     if alert is None or household is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "link not valid or expired")
-    zone = ZoneInfo(household.timezone) if household.timezone else context.zone
+    zone = household.zone(context.zone)
     details = (
         f"<dl><dt>事件</dt><dd>{escape(event_name(alert.rule_id, 'zh'))}</dd>"
         f"<dt>老人</dt><dd>{escape(household.elder_name)}</dd>"
