@@ -114,20 +114,31 @@ async def at(gw: Gateway, minutes: float) -> None:
     await deliver(gw)
 
 
-async def open_alert(
-    gw: Gateway, rule: str = "smoke_alarm", severity: Severity = Severity.CRITICAL
-) -> int:
-    finding = Finding(
+def finding(
+    rule: str, severity: Severity, at: datetime, household: str = "H001", device: str | None = None
+) -> Finding:
+    return Finding(
         rule_id=rule,
-        household_id="H001",
-        device_id="smoke-1" if rule == "smoke_alarm" else "household",
+        household_id=household,
+        device_id=device or ("smoke-1" if rule == "smoke_alarm" else "household"),
         severity=severity,
         action=FindingAction.OPEN,
-        ts=gw.clock.now(),
+        ts=at,
         summary=rule,
     )
+
+
+async def open_alert(
+    gw: Gateway,
+    rule: str = "smoke_alarm",
+    severity: Severity = Severity.CRITICAL,
+    household: str = "H001",
+    device: str | None = None,
+) -> int:
+    """Open an alert as the pipeline does, and send what its first step queued."""
+    opened = finding(rule, severity, gw.clock.now(), household, device)
     async with gw.db.begin() as conn:
-        applied = await gw.book.apply(conn, [finding])
+        applied = await gw.book.apply(conn, [opened])
     gw.dispatcher.submit(applied.notification_ids)
     await deliver(gw)
     (alert_id,) = applied.opened
@@ -431,22 +442,9 @@ async def test_a_household_with_nobody_on_file_is_flagged_for_the_control_room(
     gateway: Gateway, notifier: RecordingNotifier
 ):
     await register(gateway, {"id": "H002", "elder": {"name": "孤老"}})
-    finding = Finding(
-        rule_id="smoke_alarm",
-        household_id="H002",
-        device_id="smoke-1",
-        severity=Severity.CRITICAL,
-        action=FindingAction.OPEN,
-        ts=T0,
-        summary="smoke",
-    )
-    async with gateway.db.begin() as conn:
-        applied = await gateway.book.apply(conn, [finding])
-    gateway.dispatcher.submit(applied.notification_ids)
-    await deliver(gateway)
+    alert_id = await open_alert(gateway, household="H002")
     # Visitors and relatives: nobody; the control room at once.
     assert sorted(notifier.taken()) == [("sms", CONTROL_ROOM), ("voice", CONTROL_ROOM)]
-    (alert_id,) = applied.opened
     assert (await alert_row(gateway, alert_id))["flag_reason"] == "control_room"
 
 
@@ -463,19 +461,7 @@ async def test_several_alerts_of_a_household_within_the_window_go_out_as_one_mes
         await register(gw, FAMILY)
         for n, rule in enumerate(["low_battery", "device_offline", "appliance_left_on"]):
             clock_of(gw).set(T0 + timedelta(seconds=10 * n))
-            finding = Finding(
-                rule_id=rule,
-                household_id="H001",
-                device_id=f"dev-{n}",
-                severity=Severity.MEDIUM,
-                action=FindingAction.OPEN,
-                ts=gw.clock.now(),
-                summary=rule,
-            )
-            async with gw.db.begin() as conn:
-                applied = await gw.book.apply(conn, [finding])
-            gw.dispatcher.submit(applied.notification_ids)
-            await deliver(gw)
+            await open_alert(gw, rule, Severity.MEDIUM, device=f"dev-{n}")
         (first,) = notifier.sent
         assert "设备电量低" in first.body
         notifier.taken()
@@ -560,18 +546,7 @@ async def test_two_gateways_on_postgresql_run_each_step_exactly_once(
         households = [f"H{n:03d}" for n in range(1, 21)]
         for household_id in households:
             await register(gateways[0], {**FAMILY, "id": household_id})
-        findings = [
-            Finding(
-                rule_id="smoke_alarm",
-                household_id=h,
-                device_id="smoke-1",
-                severity=Severity.CRITICAL,
-                action=FindingAction.OPEN,
-                ts=T0,
-                summary="smoke",
-            )
-            for h in households
-        ]
+        findings = [finding("smoke_alarm", Severity.CRITICAL, T0, h) for h in households]
         async with gateways[0].db.begin() as conn:
             await gateways[0].book.apply(conn, findings)
         # Both run the escalation job at once, at every minute of the next 30.
