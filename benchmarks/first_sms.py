@@ -36,7 +36,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as paho
+from broker import free_port, start_broker  # benchmarks/, the script's own folder
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
@@ -68,33 +68,6 @@ COUNTED = tuple(
     f"iot_gateway_{name}"
     for name in ("messages", "readings", "shed", "dead_letters", "duplicate", "notifications")
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    config = folder / "mosquitto.conf"
-    user = os.environ.get("USER") or "root"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {user}\n"
-        # As config/mosquitto/mosquitto.conf.
-        "max_queued_messages 100000\nmax_inflight_messages 100\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    # Our own broker binary and config file: no outside input.
-    process = subprocess.Popen([mosquitto, "-c", str(config)], stderr=subprocess.DEVNULL)  # noqa: S603
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("mosquitto did not start")
 
 
 @contextmanager
@@ -278,7 +251,7 @@ def rig(args: argparse.Namespace, sms: SmsWatch) -> Iterator[tuple[Bench, dict[s
     stopped afterwards. Also yields the pids to account CPU time to."""
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url, Path(tmp)) as db:
         folder = Path(tmp)
-        broker, port = start_broker(folder)
+        broker, port = start_broker(folder, max_queued=100_000)
         fake = FakeTwilio(delay_s=args.provider_ms / 1000, on_request=sms).start()
         http = free_port()
         config = gateway_config(folder, port, http, db, fake)

@@ -23,8 +23,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,36 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from broker import start_broker  # benchmarks/, the script's own folder
 from paho.mqtt.enums import CallbackAPIVersion
 
 START_TS = int(time.time()) - 10 * 3600  # stamped within the last hours, a minute apart
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    config = folder / "mosquitto.conf"
-    user = os.environ.get("USER") or "root"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {user}\n"
-        # As config/mosquitto/mosquitto.conf: a persistent session keeps its whole backlog.
-        "max_queued_messages 1000000\nmax_inflight_messages 100\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    # Our own broker binary and config file: no outside input.
-    process = subprocess.Popen([mosquitto, "-c", str(config)], stderr=subprocess.DEVNULL)  # noqa: S603
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("mosquitto did not start")
 
 
 def client(client_id: str | None = None, *, clean: bool = True) -> paho.Client:
