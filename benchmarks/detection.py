@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.alerts.policy import INACTIVITY_RULES
 from gateway.care.households import HouseholdIn, create_household
 from gateway.clock import ManualClock
 from gateway.config import Settings
@@ -57,6 +58,8 @@ DETECTED_BY: dict[str, frozenset[str]] = {
 GRACE = timedelta(hours=1)
 """Alerts this long after an incident ends still belong to it (a meter's next report)..."""
 INACTIVITY_GRACE = timedelta(hours=12)
+CHECKIN_ANSWER_RATE = 0.9
+"""Assumed share of check-in calls an elder at home and well answers with 1."""
 """...and for incapacitation, a window of the inactivity rules: the little water used in the
 first hours after recovering still says something happened."""
 DAY = timedelta(days=1)
@@ -122,7 +125,12 @@ async def simulate_and_replay(
     return hood, sorted(alerts, key=lambda a: a.opened_at), stats
 
 
-def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str, Any]:
+def score(
+    hood: Neighbourhood,
+    alerts: list[AlertRecord],
+    days: int,
+    checkin_answer_rate: float = CHECKIN_ANSWER_RATE,
+) -> dict[str, Any]:
     by_home: dict[str, list[AlertRecord]] = defaultdict(list)
     for alert in alerts:
         by_home[alert.household_id].append(alert)
@@ -165,11 +173,25 @@ def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str
 
     false_alarms: Counter[str] = Counter()
     false_examples: dict[str, list[str]] = defaultdict(list)
+    # The check-in call (issue 10): an inactivity false alarm is first a call to the elder. Out
+    # of the home (a day out, away) nobody answers it; at home and well, the elder answers 1
+    # with probability `checkin_answer_rate` (an assumption, not something simulated).
+    out_of_home: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for i in hood.incidents:
+        if i.type in ("day_out", "away"):
+            ends = _dt(i.end) if i.end is not None else sim_end
+            out_of_home[i.household_id].append((_dt(i.start), ends))
+    checkins = answered = 0.0
     for alert in alerts:
         windows = alarm_windows.get(alert.household_id, [])
         if any(lo <= alert.opened_at <= hi for lo, hi in windows):
             continue
         false_alarms[alert.rule_id] += 1
+        if alert.rule_id in INACTIVITY_RULES:
+            checkins += 1
+            away = out_of_home.get(alert.household_id, [])
+            if not any(lo <= alert.opened_at <= hi for lo, hi in away):
+                answered += checkin_answer_rate
         if len(false_examples[alert.rule_id]) < 5:
             false_examples[alert.rule_id].append(
                 f"{alert.household_id} {alert.device_id} {alert.opened_at:%m-%d %H:%M}Z "
@@ -249,6 +271,12 @@ def score(hood: Neighbourhood, alerts: list[AlertRecord], days: int) -> dict[str
         "detection": per_type,
         "false_alarms": dict(false_alarms),
         "false_alarms_per_household_day": round(sum(false_alarms.values()) / normal_days, 4),
+        "checkin_answer_rate_assumed": checkin_answer_rate,
+        "checkin_calls_per_household_day": round(checkins / normal_days, 4),
+        "checkins_answered_well_per_household_day": round(answered / normal_days, 4),
+        "false_alarms_reaching_a_person_per_household_day": round(
+            (sum(false_alarms.values()) - answered) / normal_days, 4
+        ),
         "hard_normal_day_outcomes": hard,
         "false_alarms_on_ordinary_days_per_household_day": round(
             (sum(false_alarms.values()) - on_hard) / ordinary_days, 4
@@ -311,7 +339,11 @@ def print_table(result: dict[str, Any], stats: dict[str, Any]) -> None:
             print(f"{'':<16} left out: {row['cut_off_by_end_of_run']} began too near the end")
     print(
         f"false alarms: {result['false_alarms']} = "
-        f"{result['false_alarms_per_household_day']} per household-day"
+        f"{result['false_alarms_per_household_day']} per household-day; check-in calls "
+        f"{result['checkin_calls_per_household_day']}, answered well "
+        f"{result['checkins_answered_well_per_household_day']} (at an assumed "
+        f"{result['checkin_answer_rate_assumed']:.0%} of elders at home); reaching a person "
+        f"{result['false_alarms_reaching_a_person_per_household_day']} per household-day"
     )
     print(
         f"  on ordinary days: {result['false_alarms_on_ordinary_days_per_household_day']} per "
