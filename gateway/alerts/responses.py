@@ -29,6 +29,7 @@ from gateway.alerts.escalation import FAILED_DELIVERY, Escalator
 from gateway.alerts.messages import Texts, event_name, format_time
 from gateway.alerts.notifiers.base import Purpose
 from gateway.care.households import get_household
+from gateway.care.phones import normalise_phone
 from gateway.models import AlertStatus
 from gateway.observability import GatewayMetrics
 from gateway.privacy import mask_phone
@@ -44,15 +45,6 @@ CHECKIN_WELL = "1"
 ALERT_ACK_KEY = "1"
 
 Reply = Literal["ack", "arrived", "other"]
-
-
-def normalise_phone(phone: str) -> str:
-    """Digits only, without China's country code, so +86 138..., 138... and 0086138... match."""
-    digits = re.sub(r"\D", "", phone)
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
-            return digits[len(prefix) :]
-    return digits
 
 
 def classify_reply(text: str) -> Reply:

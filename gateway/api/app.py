@@ -13,8 +13,10 @@ from gateway.api.context import ApiContext
 from gateway.api.errors import InternalErrors, validation_failed
 from gateway.api.gate import BearerGate
 from gateway.api.routers import (
+    accounts,
     ack_links,
     alerts,
+    audit,
     dead_letters,
     health,
     household_settings,
@@ -78,6 +80,8 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         alerts,
         dead_letters,
         reports,
+        accounts,
+        audit,
         webhooks,
         ack_links,
     ]

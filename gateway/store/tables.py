@@ -57,8 +57,23 @@ households = sa.Table(
     # The household's own escalation steps per severity (only what differs from the settings).
     sa.Column("escalation", sa.JSON),
     sa.Column("details", sa.JSON, nullable=False),
+    # The registry (DESIGN.md §7): the elder's citizen ID number (personal data, never in a
+    # list whole) and the rest of the official form's ledger (categories, members, living
+    # conditions, support received) as validated JSON.
+    sa.Column("citizen_id", sa.String(18)),
+    sa.Column("profile", sa.JSON),
+    # Reminder tier: normal (monthly) or high (weekly); a major change in the elder's situation
+    # asks for a visit within 24 hours of it.
+    sa.Column("risk", sa.String(16), nullable=False, server_default="normal"),
+    sa.Column("situation_changed_at", UTCDateTime),
+    # In the programme from, until (death, moving away): coverage counts the elders in it.
+    sa.Column("registered_on", sa.Date),
+    sa.Column("left_on", sa.Date),
+    sa.Column("left_reason", sa.String(200)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("risk IN ('normal', 'high')", name="risk"),
+    sa.Index("ix_households_area", "county", "township", "village"),
 )
 
 contacts = sa.Table(
@@ -257,6 +272,8 @@ visits = sa.Table(
         nullable=False,
     ),
     sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="SET NULL"), unique=True),
+    # The n-th visit to this household (the form's sequence number), in the order entered.
+    sa.Column("seq", sa.Integer),
     sa.Column("method", sa.String(32), nullable=False),
     sa.Column("visited_at", UTCDateTime, nullable=False),
     sa.Column("visitor", sa.String(100), nullable=False),
@@ -269,6 +286,8 @@ visits = sa.Table(
         "method IN ('phone', 'home_visit', 'video', 'remote_monitoring', 'other')", name="method"
     ),
     sa.Index("ix_visits_household_at", "household_id", "visited_at"),
+    sa.UniqueConstraint("household_id", "seq", name="uq_visits_household_seq"),
+    sa.Index("ix_visits_visited_at", "visited_at"),
 )
 
 dead_letters = sa.Table(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.dialect import upsert
-from gateway.store.tables import visits
+from gateway.store.tables import households, visits
 
 
 class VisitMethod(StrEnum):
@@ -36,10 +36,12 @@ async def add_visit(
     by: str,
     alert_id: int | None = None,
 ) -> int | None:
-    """File a visit; None when the alert already has its visit (one per alert)."""
+    """File a visit, numbered the n-th of its household; None when the alert already has its
+    visit (one per alert)."""
     values = {
         "household_id": household_id,
         "alert_id": alert_id,
+        "seq": await next_seq(conn, visits, household_id),
         "method": method.value,
         "visited_at": visited_at,
         "visitor": visitor[:100],
@@ -55,6 +57,21 @@ async def add_visit(
     result = await conn.execute(stmt.returning(visits.c.id))
     found = result.scalar_one_or_none()
     return int(found) if found is not None else None
+
+
+async def next_seq(conn: AsyncConnection, table: sa.Table, household_id: str) -> int:
+    """The next sequence number of a household's records in `table` (visits, care services).
+
+    The household's row is locked first (PostgreSQL), so two records filed at once for the same
+    elder queue up rather than take the same number; SQLite writes one transaction at a time.
+    """
+    await conn.execute(
+        sa.select(households.c.id).where(households.c.id == household_id).with_for_update()
+    )
+    last = await conn.scalar(
+        sa.select(sa.func.max(table.c.seq)).where(table.c.household_id == household_id)
+    )
+    return int(last or 0) + 1
 
 
 @dataclass(frozen=True, slots=True)

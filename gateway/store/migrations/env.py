@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from gateway.store import care_tables  # noqa: F401  (its tables join the metadata)
 from gateway.store.tables import metadata
 
 connection = context.config.attributes.get("connection")

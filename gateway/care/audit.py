@@ -1,0 +1,110 @@
+"""The audit log: every change to the records, and every view of a whole citizen ID number."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.privacy import mask_personal_data
+from gateway.store.care_tables import audit_log
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it: a person's name and role, and their account when they have one."""
+
+    name: str
+    role: str
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    account_id: int | None
+    action: str
+    household_id: str | None
+    target: str
+    details: dict[str, Any]
+
+
+def _masked(value: Any) -> Any:
+    """The log itself holds no whole ID or phone number: it is read by admins for years."""
+    if isinstance(value, str):
+        return mask_personal_data(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
+async def record(
+    conn: AsyncConnection,
+    actor: Actor,
+    action: str,
+    *,
+    now: datetime,
+    household_id: str | None = None,
+    target: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Add an entry in the caller's transaction, so it stands or falls with the change."""
+    await conn.execute(
+        sa.insert(audit_log).values(
+            at=now,
+            actor=actor.name[:100],
+            actor_role=actor.role,
+            account_id=actor.account_id,
+            action=action,
+            household_id=household_id,
+            target=mask_personal_data(target)[:200],
+            details=_masked(dict(details or {})),
+        )
+    )
+
+
+async def list_entries(
+    conn: AsyncConnection,
+    *,
+    household_id: str | None = None,
+    action: str | None = None,
+    account_id: int | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    """Entries, newest first, filtered by what is given."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if household_id is not None:
+        query = query.where(audit_log.c.household_id == household_id)
+    if action is not None:
+        query = query.where(audit_log.c.action == action)
+    if account_id is not None:
+        query = query.where(audit_log.c.account_id == account_id)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if before_id is not None:
+        query = query.where(audit_log.c.id < before_id)
+    return [
+        AuditEntry(
+            id=r.id,
+            at=r.at,
+            actor=r.actor,
+            actor_role=r.actor_role,
+            account_id=r.account_id,
+            action=r.action,
+            household_id=r.household_id,
+            target=r.target,
+            details=dict(r.details),
+        )
+        for r in await conn.execute(query)
+    ]
