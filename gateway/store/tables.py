@@ -200,9 +200,8 @@ notifications = sa.Table(
     "notifications",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
-    ),
+    # None: a message about no alert (a visit reminder, an emergency warning to visitors).
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE")),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("recipient_role", sa.String(16), nullable=False),
     sa.Column("recipient_name", sa.String(100), nullable=False),

@@ -186,6 +186,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("left_reason", sa.String(length=200), nullable=True))
         batch.create_check_constraint("ck_households_risk", "risk IN ('normal', 'high')")
         batch.create_index("ix_households_area", ["county", "township", "village"])
+    with op.batch_alter_table("notifications") as batch:
+        batch.alter_column("alert_id", existing_type=sa.Integer(), nullable=True)
     with op.batch_alter_table("visits") as batch:
         batch.add_column(sa.Column("seq", sa.Integer(), nullable=True))
         batch.create_index("ix_visits_visited_at", ["visited_at"])
@@ -199,6 +201,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM notifications WHERE alert_id IS NULL")
+    with op.batch_alter_table("notifications") as batch:
+        batch.alter_column("alert_id", existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table("visits") as batch:
         batch.drop_constraint("uq_visits_household_seq", type_="unique")
         batch.drop_index("ix_visits_visited_at")
