@@ -113,25 +113,23 @@ def _warning(row: sa.Row[tuple[object, ...]]) -> EmergencyWarning:
 
 async def _elders_in_area(
     conn: AsyncConnection, spec: WarningSpec, today: date
-) -> Sequence[sa.Row[Any, Any, Any, Any]]:
-    query = (
-        sa.select(
-            households.c.id,
-            households.c.elder_name,
-            households.c.village,
-            households.c.address_detail,
-        )
-        .where(
-            households.c.township == spec.township,
-            sa.or_(households.c.left_on.is_(None), households.c.left_on > today),
-        )
-        .order_by(households.c.village, households.c.elder_name, households.c.id)
+) -> list[sa.Row[Any, Any, Any, Any]]:
+    query = sa.select(
+        households.c.id,
+        households.c.elder_name,
+        households.c.village,
+        households.c.address_detail,
+    ).where(
+        households.c.township == spec.township,
+        sa.or_(households.c.left_on.is_(None), households.c.left_on > today),
     )
     if spec.county:
         query = query.where(households.c.county == spec.county)
     if spec.villages:
         query = query.where(households.c.village.in_(spec.villages))
-    return (await conn.execute(query)).all()
+    # Sorted here, not by the database, whose collation of Chinese names varies: the numbers
+    # must not depend on where the data lives.
+    return sorted((await conn.execute(query)).all(), key=lambda r: (r.village, r.elder_name, r.id))
 
 
 async def visitors_of(
