@@ -40,6 +40,8 @@ MARK_NAMES: dict[Mark, tuple[str, str]] = {
 }
 MAX_MESSAGE = 900
 """Characters per message: the notifications table keeps 1,000."""
+MAX_FIELD = 35
+"""Characters per template variable (Alibaba Cloud's limit for most variable types)."""
 MAX_BODY = 300
 """The warning's text in an SMS is cut here (the full text is on the API)."""
 
@@ -68,40 +70,86 @@ def _line(elder: ElderLine, lang: Language) -> str:
     return f"{elder.number}. {elder.name}{sep if place else ''}{place}"
 
 
+@dataclass(frozen=True, slots=True)
+class WarningSms:
+    body: str
+    fields: dict[str, str]
+    """The same message as the variables of the approved alert template, for providers that
+    send no free text (Alibaba Cloud: docs/escalation.md); each at most 35 characters."""
+
+
 def warning_messages(
     *,
     title: str,
     body: str,
     kind: Kind,
     level: Level,
+    area: str,
+    time: str,
     elders: Sequence[ElderLine],
     lang: Language,
-) -> list[str]:
+) -> list[WarningSms]:
     """The SMS telling a visitor of a warning and of their elders in its area (one or more)."""
+    level_name, kind_name = _pick(LEVEL_NAMES[level], lang), _pick(KIND_NAMES[kind], lang)
     if lang == "en":
-        head = (
-            f"[{_pick(LEVEL_NAMES[level], lang)} {_pick(KIND_NAMES[kind], lang)} warning] {title}"
-        )
+        head = f"[{level_name} {kind_name} warning] {title}"
         ask = "Please check on these elders now and reply with their numbers and how they are:"
         how = 'Reply e.g. "1 safe", "1 2 checked", "3 shelter", or "all safe".'
         more = "(continued)"
+        event = f"{level_name} {kind_name} warning"
     else:
-        head = f"【{_pick(LEVEL_NAMES[level], lang)}{_pick(KIND_NAMES[kind], lang)}预警】{title}"
+        head = f"【{level_name}{kind_name}预警】{title}"
         ask = "请立即查看以下老人，并回复编号和情况："
         how = "回复示例：“1 安全”“1 2 已查看”“3 转移”（已转移安置），或“全部安全”。"
         more = "（续）"
-    lines = [_line(e, lang) for e in elders]
+        event = f"{level_name}{kind_name}预警"
     if len(body) > MAX_BODY:
         body = body[: MAX_BODY - 1] + "…"
     start = current = f"{head}\n{body}\n{ask}"
-    messages: list[str] = []
-    for line in lines:
+    chunks: list[tuple[str, list[ElderLine]]] = []
+    theirs: list[ElderLine] = []
+    for elder in elders:
+        line = _line(elder, lang)
         if current != start and len(current) + len(line) + len(how) + 2 > MAX_MESSAGE:
-            messages.append(current)
+            chunks.append((current, theirs))
             start = current = f"{head}{more}"
+            theirs = []
         current += f"\n{line}"
-    messages.append(f"{current}\n{how}")
-    return [m[:MAX_MESSAGE] for m in messages]
+        theirs.append(elder)
+    chunks.append((f"{current}\n{how}", theirs))
+    return [
+        WarningSms(
+            text[:MAX_MESSAGE],
+            _fields(event, area, time, part, lang),
+        )
+        for text, part in chunks
+    ]
+
+
+def _fields(
+    event: str, area: str, time: str, elders: Sequence[ElderLine], lang: Language
+) -> dict[str, str]:
+    names = _names(elders, lang)
+    if len(names) > MAX_FIELD:
+        rest = f"等{len(elders)}位" if lang == "zh" else f" ({len(elders)} in all)"
+        names = names[: MAX_FIELD - len(rest) - 1] + "…" + rest
+    if lang == "en":
+        return {
+            "elder": names,
+            "address": area[:MAX_FIELD],
+            "event": event[:MAX_FIELD],
+            "time": time,
+            "action": "Check on them now.",
+            "ack": ' Reply e.g. "1 safe" or "all safe".',
+        }
+    return {
+        "elder": names,
+        "address": area[:MAX_FIELD],
+        "event": event[:MAX_FIELD],
+        "time": time,
+        "action": "请立即查看老人情况，",
+        "ack": "回复编号和情况，如“1 安全”“全部安全”",
+    }
 
 
 @dataclass(frozen=True, slots=True)

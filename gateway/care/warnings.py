@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.alerts.messages import format_time
 from gateway.alerts.notifiers.base import Purpose
 from gateway.alerts.outbox import queue_message
 from gateway.care.phones import normalise_phone, phone_forms
@@ -150,11 +152,11 @@ async def visitors_of(
 
 
 async def issue_warning(
-    conn: AsyncConnection, spec: WarningSpec, *, by: str, now: datetime, today: date
+    conn: AsyncConnection, spec: WarningSpec, *, by: str, now: datetime, zone: ZoneInfo
 ) -> Issued:
     """Record the warning and its checks and queue the visitors' SMS, in the caller's
     transaction; NoEldersInArea when nobody in the programme lives there."""
-    elders = await _elders_in_area(conn, spec, today)
+    elders = await _elders_in_area(conn, spec, now.astimezone(zone).date())
     if not elders:
         raise NoEldersInArea(spec.township)
     warning_id = await conn.scalar(
@@ -201,13 +203,16 @@ async def issue_warning(
             if line not in theirs:
                 theirs.append(line)
     ids: list[int] = []
+    area = "、".join(spec.villages) or spec.township
     for contact, theirs in recipients.values():
         lang = language_of(contact.language)
-        for body in warning_messages(
+        for sms in warning_messages(
             title=spec.title,
             body=spec.body,
             kind=spec.kind,
             level=spec.level,
+            area=area,
+            time=format_time(now, zone, lang),
             elders=theirs,
             lang=lang,
         ):
@@ -218,10 +223,11 @@ async def issue_warning(
                     recipient_role="visitor",
                     name=contact.name,
                     phone=contact.phone,
-                    body=body,
+                    body=sms.body,
                     language=lang,
                     reason=f"warning {warning_id}: {spec.kind} {spec.level}",
                     now=now,
+                    fields=sms.fields,
                 )
             )
     warning = await get_warning(conn, warning_id)

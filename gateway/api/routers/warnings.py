@@ -190,9 +190,7 @@ async def issue(body: WarningIn, context: Context, user: StaffUser) -> IssuedOut
     )
     try:
         async with context.db.begin() as conn:
-            issued = await issue_warning(
-                conn, spec, by=user.name, now=now, today=now.astimezone(context.zone).date()
-            )
+            issued = await issue_warning(conn, spec, by=user.name, now=now, zone=context.zone)
             await audit.record(
                 conn,
                 user.actor,

@@ -63,14 +63,21 @@ def test_a_long_list_of_elders_is_split_over_messages_each_with_the_reply_syntax
         body="今夜台风登陆",
         kind="typhoon",
         level="red",
+        area="东村",
+        time="12月1日 12:00",
         elders=elders,
         lang="zh",
     )
     assert len(messages) > 1
-    assert all(len(m) <= 900 and m.startswith("【红色台风预警】台风预警") for m in messages)
-    text = "\n".join(messages)
+    bodies = [m.body for m in messages]
+    assert all(len(b) <= 900 and b.startswith("【红色台风预警】台风预警") for b in bodies)
+    text = "\n".join(bodies)
     assert all(f"\n{n}. 老人{n} " in text for n in range(1, 61))
-    assert "全部安全" in messages[-1]
+    assert "全部安全" in bodies[-1]
+    # Where only an approved template may be sent, each variable stays within 35 characters.
+    assert all(len(v) <= 35 for m in messages for v in m.fields.values())
+    assert messages[0].fields["elder"].startswith("1 老人1、2 老人2")
+    assert messages[0].fields["elder"].endswith("位")
 
 
 def test_an_english_speaking_visitor_gets_the_warning_in_english() -> None:
@@ -79,9 +86,11 @@ def test_an_english_speaking_visitor_gets_the_warning_in_english() -> None:
         body="Landfall tonight.",
         kind="typhoon",
         level="orange",
+        area="East village",
+        time="01 Dec 12:00",
         elders=[ElderLine(3, "Zhang Guilan", "East village", "Group 3, No. 12")],
         lang="en",
     )
-    assert message.startswith("[orange typhoon warning] Typhoon Haikui")
-    assert "3. Zhang Guilan, East village Group 3, No. 12" in message
-    assert '"1 safe"' in message
+    assert message.body.startswith("[orange typhoon warning] Typhoon Haikui")
+    assert "3. Zhang Guilan, East village Group 3, No. 12" in message.body
+    assert '"1 safe"' in message.body
