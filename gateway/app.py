@@ -22,6 +22,7 @@ from gateway.alerts.responses import Responses
 from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
+from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
 from gateway.detector import Detector
@@ -227,7 +228,13 @@ class Gateway:
             gather=self.escalator.hears_answers,
             on_failed=self.escalator.failed,
         )
-        self.responses = Responses(self.db, self.book, self.escalator, self.metrics)
+        self.responses = Responses(
+            self.db,
+            self.book,
+            self.escalator,
+            self.metrics,
+            reply_handler=WarningSmsReplies(self.db, self.clock),
+        )
         self.ingest = MqttIngest(
             settings.mqtt,
             self.core.sources.subscriptions(settings.mqtt.shared_group),
