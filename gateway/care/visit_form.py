@@ -113,8 +113,10 @@ class VisitForm(_Body):
     special_circumstances: Text | None = None
     elder_confirmed: bool | None = None
     """The elder (or a family member) confirmed the record."""
-    elder_signature: Name | None = None
-    """The name as signed on paper."""
+    elder_signature: (
+        Annotated[str, StringConstraints(max_length=50, strip_whitespace=True)] | None
+    ) = None
+    """The name as signed on paper (or who signed for the elder)."""
 
     @model_validator(mode="after")
     def _illness_named_when_serious(self) -> Self:

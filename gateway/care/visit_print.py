@@ -18,8 +18,11 @@ from gateway.care.visit_labels import (
 )
 from gateway.store.visits import VisitRecord
 
-# Free text gets a whole row; the boxes with a word or two share a row two by two.
+# Free text gets a whole row; the boxes with a word or two share a row three by three.
 LONG_FIELDS = (
+    "illness",
+    "health",
+    "living_security",
     "living_environment",
     "hygiene",
     "family_care",
@@ -46,8 +49,8 @@ ELDER_BLOCK = (
 Pair = tuple[str, str]
 
 
-def _two_by_two(pairs: list[Pair]) -> list[list[Pair]]:
-    rows = zip_longest(pairs[0::2], pairs[1::2], fillvalue=("", ""))
+def _three_by_three(pairs: list[Pair]) -> list[list[Pair]]:
+    rows = zip_longest(pairs[0::3], pairs[1::3], pairs[2::3], fillvalue=("", ""))
     return [list(row) for row in rows]
 
 
@@ -69,12 +72,14 @@ def render_visit_page(
         visit_title=heading(TITLES, "visits", language),
         elder_name=info.elder_name,
         seq_label=cells["seq"],
-        elder_rows=_two_by_two(
+        elder_rows=_three_by_three(
             [(heading(ELDER_FIELDS, k, language), elder[k]) for k in ELDER_BLOCK]
         ),
-        pair_rows=_two_by_two([(heading(VISIT_COLUMNS, k, language), cells[k]) for k in short]),
+        short_rows=_three_by_three(
+            [(heading(VISIT_COLUMNS, k, language), cells[k]) for k in short]
+        ),
         long_rows=[(heading(VISIT_COLUMNS, k, language), cells[k]) for k in LONG_FIELDS],
-        signature_rows=_two_by_two(
+        signature_rows=_three_by_three(
             [(heading(VISIT_COLUMNS, k, language), cells[k]) for k in SIGNATURE_FIELDS]
         ),
     )
