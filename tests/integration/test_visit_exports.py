@@ -135,8 +135,13 @@ async def test_a_households_workbook_is_laid_out_like_the_form(client: httpx.Asy
     assert rows[services_at][:5] == ["序号", "服务日期", "服务内容", "服务提供者", "满意度"]
     assert rows[services_at + 1][:5] == ["1", "2026-11-21", "助餐", "幸福食堂", "非常满意"]
 
+    english = await client.get("/api/households/H001/visits.xlsx?lang=en", headers=ADMIN)
+    rows = sheet_rows(english.content)
+    assert rows[0][0] == "Visit record of an elder in special difficulty"
+    assert "Water heating" in rows[row_starting(rows, "No.")]
+
     audit = (await client.get("/api/audit?action=visits.export", headers=ADMIN)).json()
-    assert [e["household_id"] for e in audit] == ["H001"]
+    assert [e["household_id"] for e in audit] == ["H001", "H001"]
 
 
 async def test_a_visitor_gets_numbers_masked_in_every_export(client: httpx.AsyncClient):

@@ -69,10 +69,14 @@ async def _audit_whole(
     responses={200: {"content": {XLSX: {}}}},
 )
 async def household_xlsx(
-    household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: VisibleHousehold,
+    context: Context,
+    conn: ReadConn,
+    user: CurrentUser,
+    lang: Language = "zh",
 ) -> Response:
     """The household's visit records in the form's layout: the elder's block, the visit
-    table (a row per visit), the care-service table."""
+    table (a row per visit), the care-service table (`lang=en`: English labels)."""
     household = await get_household(conn, household_id)
     assert household is not None
     infos = await elder_infos(conn, [household_id], whole=user.sees_personal_data)
@@ -81,6 +85,7 @@ async def household_xlsx(
         await household_visits(conn, household_id),
         await list_services(conn, household_id),
         household.zone(context.zone),
+        lang,
     )
     await _audit_whole(
         context, user, "visits.export", household_id=household_id, target="visits.xlsx"
