@@ -21,6 +21,7 @@ from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.privacy import mask_citizen_id
 from gateway.store.tables import households
+from tests.conftest import missing_service
 from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway, register
 from tests.integration.test_visit_form_api import FULL_FORM
 
@@ -271,7 +272,7 @@ async def test_a_visit_with_every_field_full_prints_on_one_a4_sheet(
 ):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        missing_service("chromium is not installed (apt-get install chromium)")
     form = {
         **FULL_FORM,
         "illness_name": long_text(100),
