@@ -1,20 +1,20 @@
-"""A household's own rule settings (overrides of rules.toml) and its away periods."""
+"""A household's own rule settings (overrides of rules.toml), escalation steps and activity."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.escalation import household_policies
 from gateway.alerts.policy import DEFAULT_POLICIES, Step
 from gateway.api.auth import Principal
-from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
+from gateway.api.deps import Context, CurrentUser, ReadConn
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute, loads_finite
 from gateway.care import audit
@@ -23,14 +23,8 @@ from gateway.models import Severity
 from gateway.rules.catalogue import RulesConfig
 from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.rule_settings import (
-    AwayRecord,
     RuleOverrides,
-    add_away,
-    delete_away,
-    end_away,
-    get_away,
     get_overrides,
-    list_away,
     put_overrides,
 )
 from gateway.store.tables import households
@@ -41,8 +35,6 @@ router = APIRouter(
 
 MAX_OVERRIDES_BYTES = 16 * 1024
 """Overrides of every table of rules.toml fit in about 1.5 KB; more is not a setting."""
-MAX_AWAY = timedelta(days=90)
-"""Longer absences (a move to a care home) are a change of the household, not an away period."""
 
 
 def _may_change_rules(user: CurrentUser) -> Principal:
@@ -51,25 +43,17 @@ def _may_change_rules(user: CurrentUser) -> Principal:
     return user
 
 
-def _may_change_away(user: CurrentUser) -> Principal:
-    # Operators are the ones a relative calls to say the elder is staying with them.
-    if user.role not in ("admin", "operator"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed to change away periods")
-    return user
-
-
 RulesEditor = Annotated[Principal, Depends(_may_change_rules)]
-AwayEditor = Annotated[Principal, Depends(_may_change_away)]
 
 
-def _invalid(loc: list[str | int], msg: str, kind: str) -> HTTPException:
+def invalid(loc: list[str | int], msg: str, kind: str) -> HTTPException:
     """A 422 shaped like FastAPI's own validation errors, so clients read one format."""
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": loc, "msg": msg, "type": kind}]
     )
 
 
-async def _require_household(conn: AsyncConnection, household_id: str) -> Household:
+async def require_household(conn: AsyncConnection, household_id: str) -> Household:
     household = await get_household(conn, household_id)
     if household is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"household {household_id} not found")
@@ -148,7 +132,7 @@ async def _overrides_body(request: Request) -> Any:
     try:
         return loads_finite(await request.body())
     except json.JSONDecodeError as exc:
-        raise _invalid(["body", exc.pos], f"JSON decode error: {exc.msg}", "json_invalid") from None
+        raise invalid(["body", exc.pos], f"JSON decode error: {exc.msg}", "json_invalid") from None
 
 
 _OVERRIDES_SCHEMA = {
@@ -177,7 +161,7 @@ async def get_rule_settings(
     household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> RuleSettingsOut:
     """The household's rule overrides, the configuration in effect, and the defaults."""
-    await _require_household(conn, household_id)
+    await require_household(conn, household_id)
     saved = await get_overrides(conn, household_id)
     return _settings_out(household_id, context.rules_defaults, saved)
 
@@ -197,14 +181,14 @@ async def put_rule_settings(
     """
     overrides = await _overrides_body(request)
     if not isinstance(overrides, dict):
-        raise _invalid(["body"], "overrides must be an object of rule tables", "dict_type")
+        raise invalid(["body"], "overrides must be an object of rule tables", "dict_type")
     async with context.db.begin() as conn:
-        await _require_household(conn, household_id)
+        await require_household(conn, household_id)
         try:
             effective = effective_rules(context.rules_defaults, overrides)
         except RulesOverrideError as exc:
             path = [int(p) if p.isdigit() else p for p in exc.path.split(".") if p]
-            raise _invalid(["body", *path], exc.message, "rule_override") from None
+            raise invalid(["body", *path], exc.message, "rule_override") from None
         kept = _differences(overrides, effective, context.rules_defaults)
         now = context.clock.now()
         await put_overrides(conn, household_id, kept, user.name, now)
@@ -254,7 +238,7 @@ async def get_escalation(
     household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> EscalationSettingsOut:
     """Who this household's alerts reach, in which order, and how long each step waits."""
-    household = await _require_household(conn, household_id)
+    household = await require_household(conn, household_id)
     own = household_policies(household.escalation)
     return _escalation_out(household_id, own, context.escalation_defaults)
 
@@ -269,7 +253,7 @@ async def put_escalation(
     stored = {s.value: [step.model_dump(mode="json") for step in steps]
               for s, steps in body.policies.items()}  # fmt: skip
     async with context.db.begin() as conn:
-        await _require_household(conn, household_id)
+        await require_household(conn, household_id)
         now = context.clock.now()
         await conn.execute(
             sa.update(households)
@@ -285,143 +269,6 @@ async def put_escalation(
             details={"severities": sorted(stored)},
         )
     return _escalation_out(household_id, dict(body.policies), context.escalation_defaults)
-
-
-# --- away periods -------------------------------------------------------------------------------
-
-
-class AwayIn(BaseModel):
-    """The elder is away (with relatives, in hospital): the inactivity rules pause meanwhile."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    starts_at: AwareDatetime | None = Field(
-        default=None, alias="from", description="ISO 8601 with offset; default now"
-    )
-    ends_at: AwareDatetime = Field(alias="until", description="ISO 8601 with offset")
-    note: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
-
-
-class AwayOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: int
-    household_id: str
-    starts_at: datetime = Field(alias="from")
-    ends_at: datetime = Field(alias="until")
-    note: str
-    created_at: datetime
-    created_by: str
-    active: bool
-    """Whether the elder is away now."""
-
-
-class AwayChange(BaseModel):
-    action: Literal["ended", "deleted"]
-    """"ended": it had started, and now ends (came back early); "deleted": it had not started."""
-    away: AwayOut
-
-
-def _away_out(record: AwayRecord, now: datetime) -> AwayOut:
-    return AwayOut(
-        id=record.id,
-        household_id=record.household_id,
-        starts_at=record.starts_at,
-        ends_at=record.ends_at,
-        note=record.note,
-        created_at=record.created_at,
-        created_by=record.created_by,
-        active=record.starts_at <= now < record.ends_at,
-    )
-
-
-@router.post("/{household_id}/away", status_code=status.HTTP_201_CREATED, response_model=AwayOut)
-async def create_away(
-    household_id: VisibleHousehold, body: AwayIn, context: Context, user: AwayEditor
-) -> AwayOut:
-    """Record that the elder is away from `from` (default now) until `until`.
-
-    no_water_use, no_power_use and missed_routine stay silent meanwhile; safety rules (smoke,
-    falls, the call button, vitals...) never pause.
-    """
-    now = context.clock.now()
-    starts_at = body.starts_at or now
-    if body.ends_at <= starts_at:
-        raise _invalid(["body", "until"], "must be later than from", "value_error")
-    if body.ends_at - starts_at > MAX_AWAY:
-        raise _invalid(["body", "until"], f"at most {MAX_AWAY.days} days after from", "value_error")
-    async with context.db.begin() as conn:
-        await _require_household(conn, household_id)
-        record = await add_away(
-            conn, household_id, starts_at, body.ends_at, note=body.note, by=user.name, now=now
-        )
-        await audit.record(
-            conn,
-            user.actor,
-            "away.create",
-            now=now,
-            household_id=household_id,
-            target=f"away {record.id}",
-        )
-    await context.household_changed(household_id)
-    return _away_out(record, now)
-
-
-@router.get("/{household_id}/away", response_model=list[AwayOut])
-async def get_away_periods(
-    household_id: VisibleHousehold,
-    context: Context,
-    conn: ReadConn,
-    user: CurrentUser,
-    include_past: Annotated[bool, Query(description="also periods that have ended")] = False,
-) -> list[AwayOut]:
-    """The household's away periods, earliest first: current and future ones unless asked."""
-    await _require_household(conn, household_id)
-    now = context.clock.now()
-    records = await list_away(conn, household_id, ending_after=None if include_past else now)
-    return [_away_out(r, now) for r in records]
-
-
-@router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)
-async def remove_away(
-    household_id: VisibleHousehold, away_id: RowId, context: Context, user: AwayEditor
-) -> AwayChange:
-    """End an away period now (the elder came back early), or cancel one not yet started.
-
-    A period that is over stays: the routine learning leaves its days out.
-    """
-    now = context.clock.now()
-    async with context.db.begin() as conn:
-        record = await get_away(conn, away_id)
-        if record is None or record.household_id != household_id:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"away period {away_id} of household {household_id} not found",
-            )
-        if record.ends_at <= now:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"away period {away_id} is already over")
-        if record.starts_at < now:
-            await end_away(conn, away_id, now)
-            change = AwayChange(action="ended", away=_away_out(await _reloaded(conn, away_id), now))
-        else:
-            await delete_away(conn, away_id)
-            change = AwayChange(action="deleted", away=_away_out(record, now))
-        await audit.record(
-            conn,
-            user.actor,
-            f"away.{change.action}",
-            now=now,
-            household_id=household_id,
-            target=f"away {away_id}",
-        )
-    await context.household_changed(household_id)
-    return change
-
-
-async def _reloaded(conn: AsyncConnection, away_id: int) -> AwayRecord:
-    record = await get_away(conn, away_id)
-    assert record is not None  # updated in this transaction
-    return record
 
 
 # --- activity and the learned routine -----------------------------------------------------------
@@ -459,7 +306,7 @@ async def household_activity(
     household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> ActivityOut:
     """Signs of life and the learned routine, as the inactivity rules see them now."""
-    await _require_household(conn, household_id)
+    await require_household(conn, household_id)
     summary = context.routine_summary(household_id)
     expected = summary.expected
     return ActivityOut(
