@@ -266,6 +266,7 @@ class Gateway:
                 else None
             ),
             public_url=self.settings.public_url,
+            send_now=self.dispatcher.submit,
         )
 
     def broker_status(self) -> BrokerStatus:

@@ -136,9 +136,9 @@ class NotificationDispatcher:
         async with self.engine.connect() as conn:
             ids = await conn.scalars(
                 sa.select(notifications.c.id)
-                .join(alerts, alerts.c.id == notifications.c.alert_id)
+                .outerjoin(alerts, alerts.c.id == notifications.c.alert_id)
                 .where(_due(self.clock.now()))
-                .order_by(severity_rank(alerts.c.severity), notifications.c.id)
+                .order_by(severity_rank(_SEVERITY), notifications.c.id)
                 .limit(self.queue.maxsize)
             )
             # Those already waiting in a lane would only fill the queue new submissions use.
@@ -148,10 +148,10 @@ class NotificationDispatcher:
         """Put each of these notifications that is due in its lane, by its alert's severity."""
         async with self.engine.connect() as conn:
             result = await conn.execute(
-                sa.select(notifications.c.id, alerts.c.severity)
-                .join(alerts, alerts.c.id == notifications.c.alert_id)
+                sa.select(notifications.c.id, _SEVERITY.label("severity"))
+                .outerjoin(alerts, alerts.c.id == notifications.c.alert_id)
                 .where(notifications.c.id.in_(notification_ids), _due(self.clock.now()))
-                .order_by(severity_rank(alerts.c.severity), notifications.c.id)
+                .order_by(severity_rank(_SEVERITY), notifications.c.id)
             )
             due = result.all()
         left = [row.id for row in due if not self.lanes.put(row.id, Severity(row.severity))]
@@ -391,7 +391,7 @@ class NotificationDispatcher:
                 )
                 .returning(notifications.c.alert_id)
             )
-            alert_ids = sorted({int(a) for a in result.scalars()})
+            alert_ids = sorted({int(a) for a in result.scalars() if a is not None})
             await conn.execute(
                 sa.update(alerts)
                 .where(alerts.c.id.in_(alert_ids), alerts.c.status == AlertStatus.OPEN.value)
@@ -425,7 +425,8 @@ class NotificationDispatcher:
             )
             failed = result.all()
             for row in failed:
-                await add_event(conn, int(row.alert_id), now, "notification_failed", None, error)
+                if row.alert_id is not None:
+                    await add_event(conn, row.alert_id, now, "notification_failed", None, error)
         for row in failed:
             self.metrics.notifications.labels(row.channel, "failed").inc()
         if self.on_failed is not None and failed:
@@ -442,6 +443,17 @@ _CLAIMED = (
     notifications.c.purpose,
     notifications.c.language,
     notifications.c.fields,
+)
+
+
+# The lane of a message: its alert's severity; a message about no alert goes by its purpose
+# (an emergency warning to visitors before anything but critical alerts, a reminder last).
+_SEVERITY = sa.func.coalesce(
+    alerts.c.severity,
+    sa.case(
+        (notifications.c.purpose == Purpose.WARNING.value, Severity.HIGH.value),
+        else_=Severity.LOW.value,
+    ),
 )
 
 

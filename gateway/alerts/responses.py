@@ -244,7 +244,7 @@ class Responses:
                 )
             ).all()
             for row in rows:
-                if status in FAILED_DELIVERY:
+                if status in FAILED_DELIVERY and row.alert_id is not None:
                     code = f" (error {error_code})" if error_code else ""
                     now = self.escalator.clock.now()
                     detail = f"{row.channel} {status}{code}"

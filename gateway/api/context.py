@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -56,3 +56,6 @@ class ApiContext:
     """Checks the webhooks' signatures; None: the webhooks are off."""
     public_url: str | None = None
     """The base URL Twilio calls the gateway at."""
+    send_now: Callable[[Iterable[int]], None] = lambda ids: None
+    """Hands committed notifications (`gateway.alerts.outbox.queue_message`) to the dispatcher
+    at once; without it they go at its next sweep."""

@@ -14,10 +14,10 @@ from fastapi import Depends, HTTPException, status
 from sqlalchemy.sql import ColumnElement
 
 from gateway.api.auth import Principal
-from gateway.api.deps import CurrentUser, HouseholdKey, ReadConn
+from gateway.api.deps import CurrentUser, HouseholdKey, ReadConn, RowId
 from gateway.care.accounts import Role
 from gateway.care.phones import phone_forms
-from gateway.store.tables import contacts, households
+from gateway.store.tables import alerts, contacts, households
 
 
 def visible_households(user: Principal) -> sa.Select[tuple[str]] | None:
@@ -60,6 +60,20 @@ async def visible_household(household_id: HouseholdKey, user: CurrentUser, conn:
 
 VisibleHousehold = Annotated[str, Depends(visible_household)]
 """A household id from the path that exists and that the caller may see."""
+
+
+async def visible_alert(alert_id: RowId, user: CurrentUser, conn: ReadConn) -> int:
+    """The path's alert id when its household is within the caller's scope; 404 otherwise."""
+    household_id = await conn.scalar(
+        sa.select(alerts.c.household_id).where(alerts.c.id == alert_id)
+    )
+    if household_id is None or not await can_see(conn, user, household_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
+    return alert_id
+
+
+VisibleAlert = Annotated[int, Depends(visible_alert)]
+"""An alert id from the path that exists and whose household the caller may see."""
 
 
 def allow(*roles: Role) -> object:

@@ -124,9 +124,12 @@ async def list_alerts(
     before_id: int | None = None,
     active_only: bool = False,
     flagged_only: bool = False,
+    within: sa.Select[tuple[str]] | None = None,
 ) -> list[AlertRecord]:
-    """Newest first."""
+    """Newest first; `within`: only alerts of these households (a subquery of ids)."""
     query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
+    if within is not None:
+        query = query.where(alerts.c.household_id.in_(within))
     if statuses:
         query = query.where(alerts.c.status.in_([s.value for s in statuses]))
     if household_id is not None:

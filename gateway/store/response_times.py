@@ -29,8 +29,14 @@ class AlertTiming:
     resolved_by: str | None
 
 
-async def alert_timings(conn: AsyncConnection, start: datetime, end: datetime) -> list[AlertTiming]:
-    """Alerts whose escalation started in [start, end), oldest first.
+async def alert_timings(
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    within: sa.Select[tuple[str]] | None = None,
+) -> list[AlertTiming]:
+    """Alerts whose escalation started in [start, end), oldest first; `within`: only those of
+    these households (a subquery of ids).
 
     Alerts from before escalations existed have no escalations row: their opening is the start.
     """
@@ -60,6 +66,8 @@ async def alert_timings(conn: AsyncConnection, start: datetime, end: datetime) -
         .where(alerts.c.opened_at < end, started_at >= start, started_at < end)
         .order_by(started_at, alerts.c.id)
     )
+    if within is not None:
+        query = query.where(alerts.c.household_id.in_(within))
     return [
         AlertTiming(
             id=row.id,

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.alerts.book import AlertBook
 from gateway.alerts.dispatcher import NotificationDispatcher
 from gateway.alerts.escalation import Escalator
-from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage
+from gateway.alerts.notifiers.base import Channel, Delivery, Notifier, OutboundMessage, Purpose
 from gateway.alerts.notifiers.twilio import TwilioNotifier
+from gateway.alerts.outbox import queue_message
 from gateway.alerts.policy import Audience, Step
 from gateway.care.households import HouseholdIn, create_household
 from gateway.clock import ManualClock
@@ -401,3 +402,55 @@ async def test_a_notifier_crash_is_recorded_and_the_worker_delivers_the_next(
     assert (await notification(engine, second))["status"] == "sent"
     assert [r.form["To"] for r in fake_twilio.messages] == [HUB_VISITOR]
     assert (counted(dispatcher, "failed"), counted(dispatcher, "sent")) == (1, 1)
+
+
+# --- messages about no alert (reminders, warnings) -----------------------------------------------
+
+
+async def queue_care_message(engine: AsyncEngine, purpose: Purpose, body: str) -> int:
+    async with engine.begin() as conn:
+        return await queue_message(
+            conn,
+            purpose=purpose,
+            recipient_role="visitor",
+            name="李敏",
+            phone=HUB_VISITOR,
+            body=body,
+            language="zh",
+            reason=f"{purpose.value} test",
+            now=NOW,
+        )
+
+
+async def test_a_message_about_no_alert_is_sent_and_a_warning_goes_before_lower_alerts(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    (low,) = await open_alerts(engine, [offline("door-1", Severity.LOW)])
+    reminder = await queue_care_message(engine, Purpose.REMINDER, "本月尚未探访：张桂兰")
+    warning = await queue_care_message(engine, Purpose.WARNING, "台风橙色预警")
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio), workers=1)
+    async with running(dispatcher):
+        dispatcher.submit([low, reminder, warning])
+        await asyncio.to_thread(fake_twilio.wait_for_requests, 3, 5.0)
+
+    bodies = [r.form["Body"] for r in fake_twilio.requests]
+    assert bodies[0] == "台风橙色预警"  # a warning is served as a high-severity alert would be
+    assert "本月尚未探访：张桂兰" in bodies
+    for nid in (reminder, warning):
+        note = await notification(engine, nid)
+        assert (note["status"], note["alert_id"], note["provider"]) == ("sent", None, "twilio")
+    assert counted(dispatcher, "sent") == 3
+
+
+async def test_a_message_about_no_alert_that_fails_is_recorded_failed(
+    engine: AsyncEngine, fake_twilio: FakeTwilio
+):
+    nid = await queue_care_message(engine, Purpose.REMINDER, "本月尚未探访：张桂兰")
+    fake_twilio.fail_next(1, status=400, code=21211)
+    dispatcher = dispatcher_for(engine, twilio(fake_twilio))
+
+    await dispatcher.deliver(nid)
+
+    note = await notification(engine, nid)
+    assert (note["status"], note["attempts"]) == ("failed", 1)
+    assert counted(dispatcher, "failed") == 1

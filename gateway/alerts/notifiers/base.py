@@ -22,6 +22,10 @@ class Purpose(StrEnum):
     """Tells a person about an alert; a call asks them to press 1 to acknowledge."""
     CHECKIN = "checkin"
     """Asks the elder to press 1 if they are well."""
+    REMINDER = "reminder"
+    """Reminds a visitor of the elders they have not visited yet (no alert)."""
+    WARNING = "warning"
+    """Passes an emergency warning (typhoon, flood...) to the visitors of an area (no alert)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.alerts.book import AlertNotFound, TransitionRefused
 from gateway.alerts.policy import Policy
-from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn, RowId
+from gateway.api.auth import Principal
+from gateway.api.context import ApiContext
+from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn
+from gateway.api.scope import VisibleAlert, visible_households
 from gateway.api.strict_json import StrictJsonRoute
+from gateway.care import audit
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
@@ -143,12 +147,13 @@ async def get_alerts(
         before_id=before_id,
         active_only=active,
         flagged_only=flagged,
+        within=visible_households(user),
     )
     return [AlertOut.of(a) for a in records]
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-async def get_one(alert_id: RowId, conn: ReadConn, user: CurrentUser) -> AlertDetail:
+async def get_one(alert_id: VisibleAlert, conn: ReadConn, user: CurrentUser) -> AlertDetail:
     """One alert with its audit trail and every message sent about it."""
     alert = await get_alert(conn, alert_id)
     if alert is None:
@@ -156,7 +161,8 @@ async def get_one(alert_id: RowId, conn: ReadConn, user: CurrentUser) -> AlertDe
     history = [AlertEventOut(**asdict(e)) for e in await alert_history(conn, alert_id)]
     sent = []
     for n in await alert_notifications(conn, alert_id):
-        phone = n.recipient_phone if user.sees_personal_data else mask_phone(n.recipient_phone)
+        # Whole numbers are for the elder's own page; here they are masked for everyone.
+        phone = mask_phone(n.recipient_phone)
         sent.append(
             NotificationOut(
                 channel=n.channel,
@@ -206,12 +212,14 @@ async def _escalation(conn: AsyncConnection, alert_id: int) -> EscalationOut | N
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
 async def acknowledge(
-    alert_id: RowId, context: Context, user: CurrentUser, body: AckBody | None = None
+    alert_id: VisibleAlert, context: Context, user: CurrentUser, body: AckBody | None = None
 ) -> AlertOut:
     """Someone has taken charge of the alert; escalation stops."""
     by = (body.by if body and body.by else None) or user.name
     try:
-        return AlertOut.of(await context.book.acknowledge(alert_id, by))
+        return await _audited(
+            context, user, "alert.ack", await context.book.acknowledge(alert_id, by)
+        )
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:
@@ -224,12 +232,14 @@ class ArriveBody(BaseModel):
 
 @router.post("/{alert_id}/arrive", response_model=AlertOut)
 async def arrive(
-    alert_id: RowId, context: Context, user: CurrentUser, body: ArriveBody | None = None
+    alert_id: VisibleAlert, context: Context, user: CurrentUser, body: ArriveBody | None = None
 ) -> AlertOut:
     """Someone is at the elder's home (acknowledges it too); escalation ends."""
     by = (body.by if body and body.by else None) or user.name
     try:
-        return AlertOut.of(await context.book.arrive(alert_id, by))
+        return await _audited(
+            context, user, "alert.arrive", await context.book.arrive(alert_id, by)
+        )
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:
@@ -238,13 +248,31 @@ async def arrive(
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut)
 async def resolve(
-    alert_id: RowId, body: ResolveBody, context: Context, user: CurrentUser
+    alert_id: VisibleAlert, body: ResolveBody, context: Context, user: CurrentUser
 ) -> AlertOut:
     """Close the alert, saying what was done."""
     by = body.by or user.name
     try:
-        return AlertOut.of(await context.book.resolve(alert_id, by, body.note))
+        alert = await context.book.resolve(alert_id, by, body.note)
+        return await _audited(context, user, "alert.resolve", alert)
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found") from None
     except TransitionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+async def _audited(
+    context: ApiContext, user: Principal, action: str, alert: AlertRecord
+) -> AlertOut:
+    """The audit log names the account that acted (the alert's own trail names `by`)."""
+    async with context.db.begin() as conn:
+        await audit.record(
+            conn,
+            user.actor,
+            action,
+            now=context.clock.now(),
+            household_id=alert.household_id,
+            target=f"alert {alert.id}",
+            details={"by": alert.resolved_by or alert.arrived_by or alert.acknowledged_by},
+        )
+    return AlertOut.of(alert)

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from gateway.api.deps import CurrentUser, ReadConn
+from gateway.api.deps import ReadConn
+from gateway.api.scope import AdminUser
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.store.dead_letters import recent_dead_letters
 
@@ -27,10 +28,10 @@ class DeadLetterOut(BaseModel):
 @router.get("", response_model=list[DeadLetterOut])
 async def list_dead_letters(
     conn: ReadConn,
-    user: CurrentUser,
+    user: AdminUser,
     reason: Annotated[str | None, Query(max_length=32, description="reason code")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
-    """The most recent dead letters, newest first."""
+    """The most recent dead letters, newest first (admins: they name any household)."""
     letters = await recent_dead_letters(conn, limit=limit, reason_code=reason)
     return [DeadLetterOut.model_validate(d, from_attributes=True) for d in letters]

@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.alerts.escalation import household_policies
 from gateway.alerts.policy import DEFAULT_POLICIES, Step
 from gateway.api.auth import Principal
-from gateway.api.deps import Context, CurrentUser, HouseholdKey, ReadConn, RowId
+from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
+from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute, loads_finite
+from gateway.care import audit
 from gateway.care.households import Household, get_household
 from gateway.models import Severity
 from gateway.rules.catalogue import RulesConfig
@@ -172,7 +174,7 @@ _OVERRIDES_SCHEMA = {
 
 @router.get("/{household_id}/rules", response_model=RuleSettingsOut)
 async def get_rule_settings(
-    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> RuleSettingsOut:
     """The household's rule overrides, the configuration in effect, and the defaults."""
     await _require_household(conn, household_id)
@@ -187,7 +189,7 @@ async def get_rule_settings(
     max_body_size=MAX_OVERRIDES_BYTES,
 )
 async def put_rule_settings(
-    household_id: HouseholdKey, request: Request, context: Context, user: RulesEditor
+    household_id: VisibleHousehold, request: Request, context: Context, user: RulesEditor
 ) -> RuleSettingsOut:
     """Replace the household's overrides (tables of rules.toml); `{}` returns it to the defaults.
 
@@ -204,8 +206,17 @@ async def put_rule_settings(
             path = [int(p) if p.isdigit() else p for p in exc.path.split(".") if p]
             raise _invalid(["body", *path], exc.message, "rule_override") from None
         kept = _differences(overrides, effective, context.rules_defaults)
-        await put_overrides(conn, household_id, kept, user.name, context.clock.now())
+        now = context.clock.now()
+        await put_overrides(conn, household_id, kept, user.name, now)
         saved = await get_overrides(conn, household_id)
+        await audit.record(
+            conn,
+            user.actor,
+            "household.rules",
+            now=now,
+            household_id=household_id,
+            details={"rules": sorted(kept)},
+        )
     await context.household_changed(household_id)
     return _settings_out(household_id, context.rules_defaults, saved)
 
@@ -240,7 +251,7 @@ def _escalation_out(
 
 @router.get("/{household_id}/escalation", response_model=EscalationSettingsOut)
 async def get_escalation(
-    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> EscalationSettingsOut:
     """Who this household's alerts reach, in which order, and how long each step waits."""
     household = await _require_household(conn, household_id)
@@ -252,17 +263,26 @@ async def get_escalation(
     "/{household_id}/escalation", response_model=EscalationSettingsOut, max_body_size=16 * 1024
 )
 async def put_escalation(
-    household_id: HouseholdKey, body: EscalationIn, context: Context, user: RulesEditor
+    household_id: VisibleHousehold, body: EscalationIn, context: Context, user: RulesEditor
 ) -> EscalationSettingsOut:
     """Replace the household's own escalation steps; alerts already open keep theirs."""
     stored = {s.value: [step.model_dump(mode="json") for step in steps]
               for s, steps in body.policies.items()}  # fmt: skip
     async with context.db.begin() as conn:
         await _require_household(conn, household_id)
+        now = context.clock.now()
         await conn.execute(
             sa.update(households)
             .where(households.c.id == household_id)
-            .values(escalation=stored or None, updated_at=context.clock.now())
+            .values(escalation=stored or None, updated_at=now)
+        )
+        await audit.record(
+            conn,
+            user.actor,
+            "household.escalation",
+            now=now,
+            household_id=household_id,
+            details={"severities": sorted(stored)},
         )
     return _escalation_out(household_id, dict(body.policies), context.escalation_defaults)
 
@@ -317,7 +337,7 @@ def _away_out(record: AwayRecord, now: datetime) -> AwayOut:
 
 @router.post("/{household_id}/away", status_code=status.HTTP_201_CREATED, response_model=AwayOut)
 async def create_away(
-    household_id: HouseholdKey, body: AwayIn, context: Context, user: AwayEditor
+    household_id: VisibleHousehold, body: AwayIn, context: Context, user: AwayEditor
 ) -> AwayOut:
     """Record that the elder is away from `from` (default now) until `until`.
 
@@ -335,13 +355,21 @@ async def create_away(
         record = await add_away(
             conn, household_id, starts_at, body.ends_at, note=body.note, by=user.name, now=now
         )
+        await audit.record(
+            conn,
+            user.actor,
+            "away.create",
+            now=now,
+            household_id=household_id,
+            target=f"away {record.id}",
+        )
     await context.household_changed(household_id)
     return _away_out(record, now)
 
 
 @router.get("/{household_id}/away", response_model=list[AwayOut])
 async def get_away_periods(
-    household_id: HouseholdKey,
+    household_id: VisibleHousehold,
     context: Context,
     conn: ReadConn,
     user: CurrentUser,
@@ -356,7 +384,7 @@ async def get_away_periods(
 
 @router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)
 async def remove_away(
-    household_id: HouseholdKey, away_id: RowId, context: Context, user: AwayEditor
+    household_id: VisibleHousehold, away_id: RowId, context: Context, user: AwayEditor
 ) -> AwayChange:
     """End an away period now (the elder came back early), or cancel one not yet started.
 
@@ -378,6 +406,14 @@ async def remove_away(
         else:
             await delete_away(conn, away_id)
             change = AwayChange(action="deleted", away=_away_out(record, now))
+        await audit.record(
+            conn,
+            user.actor,
+            f"away.{change.action}",
+            now=now,
+            household_id=household_id,
+            target=f"away {away_id}",
+        )
     await context.household_changed(household_id)
     return change
 
@@ -420,7 +456,7 @@ class ActivityOut(BaseModel):
 
 @router.get("/{household_id}/activity", response_model=ActivityOut)
 async def household_activity(
-    household_id: HouseholdKey, context: Context, conn: ReadConn, user: CurrentUser
+    household_id: VisibleHousehold, context: Context, conn: ReadConn, user: CurrentUser
 ) -> ActivityOut:
     """Signs of life and the learned routine, as the inactivity rules see them now."""
     await _require_household(conn, household_id)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.scope import visible_households
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.reports.response import Month, Times, response_report
 from gateway.store.response_times import alert_timings
@@ -106,10 +107,12 @@ async def response_times(
 ) -> ResponseReportOut:
     """Alerts whose escalation started in the month (the gateway's zone): the share
     acknowledged within 1, 3, 5 and 15 minutes overall, by severity and by village; median
-    and 90th percentile; the 60 s / 97.5 % and 180 s / 99 % standard; those never acknowledged."""
+    and 90th percentile; the 60 s / 97.5 % and 180 s / 99 % standard; those never acknowledged.
+    An operator's report covers their township."""
     wanted = Month.parse(month)
     start, end = wanted.bounds(context.zone)
-    report = response_report(wanted, context.zone, await alert_timings(conn, start, end))
+    timings = await alert_timings(conn, start, end, within=visible_households(user))
+    report = response_report(wanted, context.zone, timings)
     return ResponseReportOut(
         month=report.month,
         zone=report.zone,
