@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -181,3 +181,53 @@ def reminder_text(
         days=rules.high_risk_every_days,
         hours=rules.changed_within_hours,
     )
+
+
+FIELD_LENGTH = 35
+"""Alibaba Cloud's limit on one template variable (characters)."""
+
+_FIELD_TEXTS: Mapping[str, Mapping[ReminderKind, tuple[str, str]]] = {
+    "zh": {
+        ReminderKind.MONTHLY: ("本月尚未探访", "请在月底前完成探访"),
+        ReminderKind.HIGH_RISK: ("已{days}天未探访", "请尽快探访"),
+        ReminderKind.CHANGED: ("情况有重大变化", "请在{hours}小时内探访"),
+    },
+    "en": {
+        ReminderKind.MONTHLY: ("not visited yet this month", "please visit before month end"),
+        ReminderKind.HIGH_RISK: ("not visited for {days} days", "please visit soon"),
+        ReminderKind.CHANGED: ("situation changed", "please visit within {hours} hours"),
+    },
+}
+
+
+def _within(parts: Sequence[str], separator: str, suffix: str) -> str:
+    text = ""
+    for part in parts:
+        candidate = f"{text}{separator}{part}" if text else part
+        if len(candidate) + len(suffix) > FIELD_LENGTH:
+            break
+        text = candidate
+    return (text + suffix)[:FIELD_LENGTH]
+
+
+def reminder_fields(
+    kind: ReminderKind, wards: Sequence[Ward], language: str, rules: ReminderRules, day: date
+) -> dict[str, str]:
+    """The variables of the approved alert template (providers that send no free text, like
+    Alibaba Cloud): elder, address, event, time, action, ack, each within its length limit."""
+    lang = language if language in _FIELD_TEXTS else "zh"
+    event, action = _FIELD_TEXTS[lang][kind]
+    names = [w.name for w in wards]
+    villages = list(dict.fromkeys(w.village for w in wards if w.village))
+    zh = lang == "zh"
+    suffix = ""
+    if len(names) > 1:
+        suffix = f"等{len(names)}位老人" if zh else f" ({len(names)} elders)"
+    return {
+        "elder": _within(names, "、" if zh else ", ", suffix),
+        "address": _within(villages, "、" if zh else ", ", ""),
+        "event": event.format(days=rules.high_risk_every_days),
+        "time": f"{day.month}月{day.day}日" if zh else day.isoformat(),
+        "action": action.format(hours=rules.changed_within_hours),
+        "ack": "无需回复" if zh else "no reply needed",
+    }

@@ -29,6 +29,7 @@ from gateway.care.reminder_plan import (
     Ward,
     due_now,
     not_yet_reminded,
+    reminder_fields,
     reminder_text,
     wards_due,
 )
@@ -208,4 +209,7 @@ class VisitReminders:
                 language=visitor.language,
                 reason=f"visit reminder: {due.kind.value} {due.period} ({len(wards)} elders)",
                 now=now,
+                fields=reminder_fields(
+                    due.kind, wards, visitor.language, self.rules, local_date(now, self.zone)
+                ),
             )

@@ -3,6 +3,7 @@ not yet visited, high-risk elders not visited for a week, elders whose situation
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from gateway.clock import ManualClock
 from gateway.store.care_tables import care_reminders
 from gateway.store.tables import households, notifications
 from gateway.store.visits import VisitMethod, add_visit
+from tests.fakes.aliyun import DEFAULT_SIGN_NAME, DEFAULT_TEMPLATE_CODE, FakeAliyunSms
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.harness import isolated_settings, register, rows
 
@@ -42,7 +44,7 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
 class Reminders:
     """A gateway on a manual clock whose SMS go to the fake Twilio."""
 
-    def __init__(self, gateway: Gateway, fake: FakeTwilio) -> None:
+    def __init__(self, gateway: Gateway, fake: FakeTwilio | None = None) -> None:
         self.gw = gateway
         self.fake = fake
         self._seen = 0
@@ -60,6 +62,7 @@ class Reminders:
 
     def sms(self) -> list[tuple[str, str]]:
         """(to, body) of the SMS the fake received since the last call."""
+        assert self.fake is not None
         messages = self.fake.messages
         found = [(r.form["To"], r.form["Body"]) for r in messages[self._seen :]]
         self._seen = len(messages)
@@ -154,6 +157,7 @@ async def test_on_the_20th_each_visitor_gets_their_elders_not_yet_visited_once(
     assert not [b for b in bodies if re.search(r"\d{7,}", b)]  # never a phone number
 
     assert await reminders.run_at(local(20, 10)) == []
+    assert reminders.fake is not None
     settings = settings_for(database_url, unique_id, reminders.fake)
     async with gateway_at(settings, local(20, 9)) as restarted:  # a restart, another process
         assert await reminders.run_at(local(20, 9), restarted) == []
@@ -236,3 +240,60 @@ async def test_a_change_in_an_elders_situation_asks_for_a_visit_within_24_hours(
             "陈奶奶 (西村) (1 in all).",
         )
     ]
+
+
+async def test_two_gateway_processes_at_the_same_hour_send_each_reminder_once(
+    reminders: Reminders, database_url: str, unique_id: str
+):
+    assert reminders.fake is not None
+    settings = settings_for(database_url, unique_id, reminders.fake)
+    async with gateway_at(settings, local(20, 9)) as other:
+        queued = await asyncio.gather(
+            reminders.run_at(local(20, 9)), reminders.run_at(local(20, 9), other)
+        )
+    assert sum(len(q) for q in queued) == 3
+    # H1-H5 unvisited: 李敏 (H1-H3) and Wang Fang (H3, H4); 周强's elder H6 too.
+    assert [to for to, _ in reminders.sms()] == [LI, WANG, ZHOU]
+
+
+async def test_on_mainland_sms_a_reminder_fills_the_approved_template(
+    database_url: str, unique_id: str, fake_aliyun: FakeAliyunSms
+):
+    settings = isolated_settings(
+        "mqtt://127.0.0.1:1",
+        database_url,
+        unique_id,
+        aliyun={
+            "access_key_id": fake_aliyun.access_key_id,
+            "access_key_secret": fake_aliyun.access_key_secret,
+            "sign_name": DEFAULT_SIGN_NAME,
+            "template_code": DEFAULT_TEMPLATE_CODE,
+            "endpoint": fake_aliyun.endpoint,
+            "protocol": "http",
+            "timeout_s": 5.0,
+        },
+        escalation={"sms_provider": "aliyun"},
+        alerts={"retry_backoff_s": 0.0},
+    )
+    async with gateway_at(settings, local(1, 8)) as gw:
+        name, village, visitors = ELDERS["H2"]
+        await register(
+            gw,
+            {
+                "id": "H2",
+                "elder": {"name": name},
+                "address": {"village": village},
+                "visitors": [{"name": visitors[0][0], "phone": visitors[0][1]}],
+            },
+        )
+        await Reminders(gw).run_at(local(20, 9))
+    (sent,) = fake_aliyun.messages
+    assert sent.params["PhoneNumbers"] == LI.removeprefix("+86")
+    assert sent.template_param == {
+        "elder": "王秀英",
+        "address": "东村",
+        "event": "本月尚未探访",
+        "time": "11月20日",
+        "action": "请在月底前完成探访",
+        "ack": "无需回复",
+    }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.care.reminder_plan import (
+    FIELD_LENGTH,
     MAX_LISTED,
     Due,
     ReminderKind,
@@ -16,6 +17,7 @@ from gateway.care.reminder_plan import (
     Ward,
     due_now,
     not_yet_reminded,
+    reminder_fields,
     reminder_text,
     wards_due,
 )
@@ -123,3 +125,19 @@ def test_a_long_list_names_thirty_and_counts_all():
         "High-risk elders not visited in the last 7 days: 老人H00 (东村), 老人H01 (东村) "
         "(2 in all). Please visit them soon."
     )
+
+
+def test_template_fields_for_providers_without_free_text_stay_within_their_limit():
+    wards = [Ward(f"H{i}", f"老人{i:02d}号", f"第{i % 3}村", "normal", None) for i in range(12)]
+    fields = reminder_fields(ReminderKind.MONTHLY, wards, "zh", RULES, date(2026, 11, 20))
+    assert fields["elder"].startswith("老人00号、老人01号")
+    assert fields["elder"].endswith("等12位老人")
+    assert fields["address"] == "第0村、第1村、第2村"
+    assert (fields["event"], fields["time"], fields["action"]) == (
+        "本月尚未探访",
+        "11月20日",
+        "请在月底前完成探访",
+    )
+    assert all(len(v) <= FIELD_LENGTH for v in fields.values())
+    one = reminder_fields(ReminderKind.CHANGED, wards[:1], "zh", RULES, date(2026, 11, 20))
+    assert (one["elder"], one["action"]) == ("老人00号", "请在24小时内探访")
