@@ -196,9 +196,10 @@ def _report_coverage(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from rich.console import Console
+    from sqlalchemy.exc import SQLAlchemyError
 
     from gateway.reports.coverage import month_of
-    from gateway.reports.coverage_files import coverage_file, coverage_table
+    from gateway.reports.coverage_files import coverage_file, coverage_table, unvisited_table
     from gateway.reports.response import Month
     from gateway.store.coverage import coverage_report
     from gateway.store.database import create_engine
@@ -224,8 +225,15 @@ def _report_coverage(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    result = asyncio.run(read())
-    Console(highlight=False).print(coverage_table(result))
+    try:
+        result = asyncio.run(read())
+    except (SQLAlchemyError, OSError) as exc:
+        where = settings.database.url.split("://")[0]
+        return _fail(f"cannot read the database ({where}): {str(exc).splitlines()[0]}")
+    console = Console(highlight=False)
+    console.print(coverage_table(result))
+    if result.not_visited:
+        console.print(unvisited_table(result))
     if args.out is not None:
         args.out.write_bytes(coverage_file(result, "csv" if suffix == ".csv" else "xlsx"))
         print(f"wrote {args.out}", file=sys.stderr)

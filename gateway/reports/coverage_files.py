@@ -104,3 +104,14 @@ def coverage_table(report: CoverageReport) -> Table:
     for i, row in enumerate(rows):
         table.add_row(*("" if c is None else str(c) for c in row), end_section=i == len(rows) - 2)
     return table
+
+
+def unvisited_table(report: CoverageReport) -> Table:
+    """The elders not yet visited, for a terminal."""
+    header, *rows = unvisited_rows(report)
+    table = Table(title=f"未探访老人（{len(rows)}位）")
+    for name in header:
+        table.add_column(str(name))
+    for row in rows:
+        table.add_row(*("" if c is None else str(c) for c in row))
+    return table

@@ -261,7 +261,7 @@ def test_the_cli_prints_and_writes_the_same_numbers(
     argv = ["report", "coverage", "--month", "2026-11", "--level", "township"]
     assert main([*argv, "--out", str(out_csv)]) == 0
     printed = capsys.readouterr().out
-    for shown in ("某镇", "66.7", "合计", "70.0"):
+    for shown in ("某镇", "66.7", "合计", "70.0", "未探访老人（3位）", "老人B3"):
         assert shown in printed
     rows = list(csv.reader(io.StringIO(out_csv.read_bytes().decode("utf-8-sig"))))
     assert rows[1:] == [
