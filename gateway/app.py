@@ -24,6 +24,7 @@ from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
 from gateway.care.reminder_plan import ReminderRules
 from gateway.care.reminders import VisitReminders
+from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
 from gateway.detector import Detector
@@ -244,7 +245,13 @@ class Gateway:
             language=settings.alerts.language,
             submit=self._notify,
         )
-        self.responses = Responses(self.db, self.book, self.escalator, self.metrics)
+        self.responses = Responses(
+            self.db,
+            self.book,
+            self.escalator,
+            self.metrics,
+            reply_handler=WarningSmsReplies(self.db, self.clock),
+        )
         self.ingest = MqttIngest(
             settings.mqtt,
             self.core.sources.subscriptions(settings.mqtt.shared_group),

@@ -3,7 +3,9 @@
 - An SMS from a known number: `1`, `OK` or `收到` acknowledges the newest alert of that person's
   households that nobody has acknowledged yet; `2` or `到达` says they are on site (the newest
   alert nobody has reached yet). Anything else gets a one-line help reply; an unknown number
-  gets no reply at all (nothing tells a stranger which numbers are on file).
+  gets no reply at all (nothing tells a stranger which numbers are on file). A reply handler
+  given by the composition root (emergency warnings' "1 2 安全") is tried first; what it leaves
+  (None) is answered here.
 - A key pressed on a call: on a check-in call, 1 closes the alert as a false alarm (the elder
   is well) and any other key moves on to the next step at once; on an alert call, 1
   acknowledges it for the person called.
@@ -18,6 +20,7 @@ import contextlib
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +48,9 @@ CHECKIN_WELL = "1"
 ALERT_ACK_KEY = "1"
 
 Reply = Literal["ack", "arrived", "other"]
+
+ReplyHandler = Callable[[str, str], Awaitable[str | None]]
+"""(from phone, body) -> the answer, or None when the reply is not for it."""
 
 
 def classify_reply(text: str) -> Reply:
@@ -82,8 +88,10 @@ class Responses:
         book: AlertBook,
         escalator: Escalator,
         metrics: GatewayMetrics,
+        reply_handler: ReplyHandler | None = None,
     ) -> None:
         self.db = db
+        self.reply_handler = reply_handler
         self.book = book
         self.escalator = escalator
         self.metrics = metrics
@@ -94,6 +102,11 @@ class Responses:
 
     async def sms_reply(self, from_phone: str, body: str) -> str | None:
         """Act on an SMS reply; the text to answer with, or None (unknown number: silence)."""
+        if self.reply_handler is not None:
+            answer = await self.reply_handler(from_phone, body)
+            if answer is not None:
+                self.metrics.webhooks.labels("sms", "handled_elsewhere").inc()
+                return answer
         person = await self._person(from_phone)
         if person is None:
             log.info("SMS from unknown number %s ignored", mask_phone(from_phone))

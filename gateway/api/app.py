@@ -25,6 +25,7 @@ from gateway.api.routers import (
     metrics,
     reports,
     visits,
+    warnings,
     webhooks,
 )
 
@@ -86,6 +87,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         audit,
         webhooks,
         ack_links,
+        warnings,
     ]
     if options.metrics != "off":
         routers.append(metrics)

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.models import DeviceKind, Metric, Reading
+from gateway.store import care_tables  # noqa: F401  (its tables join the metadata)
 from gateway.store.database import create_engine, upgrade
 from gateway.store.readings import device_states, insert_readings, update_device_state
-from gateway.store import care_tables  # noqa: F401  (its tables join the metadata)
 from gateway.store.tables import alerts, metadata, readings
 
 T0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
