@@ -98,6 +98,9 @@ async def file_visit(
         "resolution_note": alert.resolution_note,
         "outcome": outcome,
         "automatic": alert.resolved_by == "system" and alert.acknowledged_by is None,
+        # The form's findings an alert knows: what happened, on the form's special-circumstances
+        # line (the rest is for a visitor to judge).
+        "form": {"special_circumstances": sep.join(parts)[:200]},
     }
     visitor = (
         _AUTOMATED[language]

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import Gateway
+from gateway.care.visit_form import VisitForm
 from gateway.store.tables import alerts
 from gateway.store.visits import VisitMethod, add_visit
 from tests.integration.harness import api_client, offline_gateway, register
@@ -105,8 +106,11 @@ async def test_visits_newest_first_with_their_fields(client: httpx.AsyncClient, 
     assert response.status_code == 200, response.text
     body = response.json()
     assert [v["id"] for v in body] == [filed, backfilled, older]
-    assert body[0] == {
+    assert body[0]["form"] == dict.fromkeys(VisitForm.model_fields)  # nothing recorded on it
+    assert {k: v for k, v in body[0].items() if k != "form"} == {
         "id": filed,
+        "seq": 2,
+        "entered_by": "admin",
         "method": "remote_monitoring",
         "visited_at": "2026-11-29T06:12:00Z",
         "alert_id": alert_id,
