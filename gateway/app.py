@@ -22,6 +22,8 @@ from gateway.alerts.responses import Responses
 from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
+from gateway.care.reminder_plan import ReminderRules
+from gateway.care.reminders import VisitReminders
 from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
@@ -228,6 +230,21 @@ class Gateway:
             gather=self.escalator.hears_answers,
             on_failed=self.escalator.failed,
         )
+        care = settings.care
+        self.reminders = VisitReminders(
+            self.db,
+            self.clock,
+            ReminderRules(
+                monthly_days=tuple(care.monthly_days),
+                send_at=care.send_at,
+                quiet_from=care.quiet_from,
+                high_risk_every_days=care.high_risk_every_days or None,
+                changed_within_hours=care.changed_within_hours or None,
+            ),
+            ZoneInfo(settings.timezone),
+            language=settings.alerts.language,
+            submit=self._notify,
+        )
         self.responses = Responses(
             self.db,
             self.book,
@@ -291,6 +308,15 @@ class Gateway:
             self.settings.escalation.check_interval_s, "escalation", self.escalator.run_due
         )
         self.escalator.wake = lambda: schedule.run_soon("escalation")
+        if self.settings.care.reminders:
+            # Hourly: monthly and high-risk reminders go out at the first run from send_at,
+            # a change in an elder's situation within the hour.
+            schedule.cron(
+                "visit_reminders",
+                self.reminders.run_due,
+                zone=ZoneInfo(self.settings.timezone),
+                minute=self.settings.care.send_at.minute,
+            )
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")

@@ -1,4 +1,4 @@
-"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, normalize."""
+"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, report, normalize."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from gateway.config import ConfigError, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
 from gateway.privacy import PersonalDataFilter
+from gateway.reports.coverage import CoverageReport
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
 from gateway.store.database import DatabaseUnusable
 
@@ -112,6 +113,16 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
+    report = commands.add_parser("report", help="reports over a month")
+    report_commands = report.add_subparsers(required=True, metavar="REPORT")
+    coverage = report_commands.add_parser(
+        "coverage", help="the monthly visit rate per area, and the elders not yet visited"
+    )
+    coverage.add_argument("--month", help="YYYY-MM (default: this month)")
+    coverage.add_argument("--level", choices=["county", "township", "village"], default="village")
+    coverage.add_argument("--out", type=Path, help="write the table to FILE.csv or FILE.xlsx")
+    coverage.set_defaults(handler=_report_coverage)
+
     normalize = commands.add_parser(
         "normalize", help="print the canonical readings of one payload (JSON lines)"
     )
@@ -178,6 +189,54 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate())
     print(f"database schema is up to date ({settings.database.url.split('://')[0]})")
+    return 0
+
+
+def _report_coverage(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.reports.coverage import month_of
+    from gateway.reports.coverage_files import coverage_file, coverage_table, unvisited_table
+    from gateway.reports.response import Month
+    from gateway.store.coverage import coverage_report
+    from gateway.store.database import create_engine
+
+    settings = load_settings(args.config)
+    zone = ZoneInfo(settings.timezone)
+    suffix = args.out.suffix.lower() if args.out else None
+    if suffix not in (None, ".csv", ".xlsx"):
+        return _fail("--out: a file ending in .csv or .xlsx")
+    current = month_of(datetime.now(UTC), zone)
+    try:
+        month = Month.parse(args.month) if args.month else current
+    except ValueError as exc:
+        return _fail(f"--month: {exc}")
+    if (month.year, month.month) > (current.year, current.month):
+        return _fail("--month: a month not in the future")
+
+    async def read() -> CoverageReport:
+        engine = create_engine(settings.database.url)
+        try:
+            async with engine.connect() as conn:
+                return await coverage_report(conn, month, zone, args.level)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(read())
+    except (SQLAlchemyError, OSError) as exc:
+        where = settings.database.url.split("://")[0]
+        return _fail(f"cannot read the database ({where}): {str(exc).splitlines()[0]}")
+    console = Console(highlight=False)
+    console.print(coverage_table(result))
+    if result.not_visited:
+        console.print(unvisited_table(result))
+    if args.out is not None:
+        args.out.write_bytes(coverage_file(result, "csv" if suffix == ".csv" else "xlsx"))
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

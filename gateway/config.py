@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -224,6 +225,36 @@ class EscalationSettings(_Section):
     """Message templates overriding the built-in ones, by language and name (docs)."""
 
 
+class CareSettings(_Section):
+    """Visit reminders to visitors (docs/coverage.md); times are in the gateway's zone."""
+
+    reminders: bool = True
+    """Send visit reminders at all."""
+    monthly_days: list[Annotated[int, Field(ge=1, le=28)]] = Field(
+        default_factory=lambda: [20, 25], max_length=28
+    )
+    """Days of the month each visitor gets the list of their elders not yet visited this month
+    (1-28, so every month has them); [] turns the monthly reminder off."""
+    send_at: time = time(9, 0)
+    """Reminders go out from this time of day (the job runs hourly at this minute)..."""
+    quiet_from: time = time(21, 0)
+    """...until this one: none at night (a change late in the evening waits for the morning)."""
+    high_risk_every_days: int = Field(default=7, ge=0, le=31)
+    """An elder of high risk not visited in this many days: a reminder (checked daily, at most
+    one per elder and visitor in that many days); 0: off."""
+    changed_within_hours: int = Field(default=24, ge=0, le=168)
+    """An elder whose situation changed (situation_changed_at) and not visited since: a
+    reminder at once, asking for a visit within this many hours; 0: off."""
+
+    @model_validator(mode="after")
+    def _check_times(self) -> CareSettings:
+        if self.quiet_from <= self.send_at:
+            raise ValueError("quiet_from must be later in the day than send_at")
+        if len(set(self.monthly_days)) != len(self.monthly_days):
+            raise ValueError("monthly_days has a day twice")
+        return self
+
+
 class IngestSettings(_Section):
     """Limits that keep one household's hub, gone wrong or hostile, from burying the rest."""
 
@@ -317,6 +348,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     ingest: IngestSettings = IngestSettings()
     escalation: EscalationSettings = EscalationSettings()
+    care: CareSettings = CareSettings()
     sources: list[SourceSettings] = Field(default_factory=default_sources)
 
     @field_validator("timezone")

@@ -1,4 +1,5 @@
-"""The periodic jobs (rules tick, rule-state save) and how lateness is handled and reported.
+"""The periodic jobs (rules tick, rule-state save, escalation, visit reminders) and how
+lateness is handled and reported.
 
 APScheduler's defaults drop a run that starts more than a second late, silently: with a long
 tick, the 5-minute save fell due while the loop was busy and was skipped every time. Here a late
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -20,6 +22,7 @@ from apscheduler.events import (
     EVENT_JOB_SUBMITTED,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from gateway.observability import GatewayMetrics
 
@@ -32,7 +35,7 @@ Job = Callable[[], Awaitable[Any]]
 
 
 class Schedule:
-    """Interval jobs on the event loop; lateness and skipped runs logged and counted."""
+    """Interval and cron jobs on the event loop; lateness and skipped runs logged and counted."""
 
     def __init__(self, metrics: GatewayMetrics, *, late_after_s: float = LATE_AFTER_S) -> None:
         self.metrics = metrics
@@ -47,6 +50,10 @@ class Schedule:
 
     def every(self, seconds: float, name: str, job: Job) -> None:
         self.scheduler.add_job(job, "interval", seconds=seconds, id=name, name=name)
+
+    def cron(self, name: str, job: Job, *, zone: ZoneInfo, **fields: int | str) -> None:
+        """A job at wall-clock times of `zone` (APScheduler cron fields: day, hour, minute...)."""
+        self.scheduler.add_job(job, CronTrigger(timezone=zone, **fields), id=name, name=name)
 
     def run_soon(self, name: str) -> None:
         """Run job `name` now rather than at its next time (callers make sure it is not

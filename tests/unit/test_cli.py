@@ -94,3 +94,27 @@ except RuntimeError:
     assert "RuntimeError: citizen 110105***********X" in result.stderr
     for whole in ("13912345678", "13800000000", "11010519491231002X"):
         assert whole not in result.stderr
+
+
+def test_report_coverage_on_a_database_without_the_schema_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+):
+    assert main(["report", "coverage", "--month", "2026-11"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("iot-gateway: error: cannot read the database (sqlite+aiosqlite): ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--month", "2026-13"], "--month: a month is YYYY-MM, e.g. 2026-11"),
+        (["--month", "2999-01"], "--month: a month not in the future"),
+        (["--out", "coverage.pdf"], "--out: a file ending in .csv or .xlsx"),
+    ],
+)
+def test_report_coverage_refuses_a_bad_month_or_file_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+):
+    assert main(["report", "coverage", *argv]) == 1
+    assert capsys.readouterr().err == f"iot-gateway: error: {says}\n"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -377,3 +379,23 @@ def test_an_unusable_escalation_setting_is_refused_in_one_line(
         load_settings(write(tmp_path, ""), escalation=escalation)
     assert named in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_care_reminder_times_and_tiers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.care.monthly_days, settings.care.send_at) == ([20, 25], time(9, 0))
+    path = write(
+        tmp_path,
+        '[care]\nmonthly_days = [28]\nsend_at = "08:30"\nhigh_risk_every_days = 0\n',
+    )
+    monkeypatch.setenv("GATEWAY_CARE_CHANGED_WITHIN_HOURS", "12")
+    care = load_settings(path).care
+    assert (care.monthly_days, care.send_at, care.high_risk_every_days) == ([28], time(8, 30), 0)
+    assert care.changed_within_hours == 12
+    for bad, named in [
+        ("monthly_days = [31]", "care.monthly_days.0"),
+        ('send_at = "22:00"', "care (GATEWAY_CARE)"),
+        ("monthly_days = [20, 20]", "care (GATEWAY_CARE)"),
+    ]:
+        with pytest.raises(ConfigError, match=rf"^{re.escape(named)}"):
+            load_settings(write(tmp_path, f"[care]\n{bad}\n"))

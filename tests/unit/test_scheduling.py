@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -81,3 +83,22 @@ async def test_a_failing_job_is_counted():
     finally:
         schedule.stop()
     assert sample(metrics, "iot_gateway_job_failures_total", "rules_tick") >= 1
+
+
+async def test_a_cron_job_runs_at_wall_clock_times_of_the_gateway_zone():
+    schedule = Schedule(GatewayMetrics())
+
+    async def remind() -> None:
+        pass
+
+    schedule.cron("visit_reminders", remind, zone=ZoneInfo("Asia/Kathmandu"), minute=30)
+    schedule.start()
+    try:
+        await asyncio.sleep(0.05)
+        job = schedule.scheduler.get_job("visit_reminders")
+        assert job is not None
+        # Kathmandu is UTC+05:45: its hh:30 is hh:45 in UTC, which only its zone explains.
+        assert job.next_run_time.astimezone(ZoneInfo("Asia/Kathmandu")).minute == 30
+        assert job.next_run_time.astimezone(UTC).minute == 45
+    finally:
+        schedule.stop()
