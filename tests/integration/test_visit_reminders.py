@@ -21,11 +21,13 @@ from gateway.store.tables import households, notifications
 from gateway.store.visits import VisitMethod, add_visit
 from tests.fakes.aliyun import DEFAULT_SIGN_NAME, DEFAULT_TEMPLATE_CODE, FakeAliyunSms
 from tests.fakes.twilio import FakeTwilio
-from tests.integration.harness import isolated_settings, register, rows
+from tests.integration.harness import api_client, isolated_settings, register, rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LI, WANG, ZHOU = "+8613900000001", "+8613900000002", "+8613900000003"
 EAST, WEST, NORTH = "东村", "西村", "北村"
+TOKEN = "test-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 # id: (name, village, visitors as (name, phone, language))
 ELDERS: dict[str, tuple[str, str, list[tuple[str, str, str | None]]]] = {
     "H1": ("张桂兰", EAST, [("李敏", LI, None)]),
@@ -297,3 +299,40 @@ async def test_on_mainland_sms_a_reminder_fills_the_approved_template(
         "action": "请在月底前完成探访",
         "ack": "无需回复",
     }
+
+
+async def test_a_change_recorded_through_the_api_reminds_the_elders_visitors(
+    reminders: Reminders,
+):
+    for hid in ELDERS:
+        await reminders.visit(hid, local(2, 9))
+    clock = reminders.gw.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(local(17, 9, 20))
+    async with api_client(reminders.gw, TOKEN) as client:
+        made = await client.post(
+            "/api/accounts",
+            json={"name": "周强", "role": "visitor", "phone": ZHOU},
+            headers=ADMIN,
+        )
+        visitor = {"Authorization": f"Bearer {made.json()['token']}"}
+        recorded = await client.post(
+            "/api/households/H6/situation-changes", json={"note": "住院回家"}, headers=visitor
+        )
+        assert recorded.status_code == 201, recorded.text
+        assert recorded.json()["situation_changed_at"] == "2026-11-17T01:20:00Z"
+        not_theirs = await client.post(
+            "/api/households/H1/situation-changes", json={"note": "住院回家"}, headers=visitor
+        )
+        assert not_theirs.status_code == 404
+        (entry,) = (await client.get("/api/audit", headers=ADMIN)).json()[:1]
+        assert (entry["action"], entry["household_id"], entry["details"]) == (
+            "household.situation_change",
+            "H6",
+            {"note": "住院回家"},
+        )
+
+    await reminders.run_at(local(17, 10))
+    assert reminders.sms() == [
+        (ZHOU, "以下老人情况有重大变化，请在24小时内探访：孙奶奶（北村）（共1位）。")
+    ]
