@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field
 
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.routers.reports import real_month
 from gateway.api.scope import in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.reports.coverage import AreaCoverage, CoverageReport, Level, month_of
@@ -20,15 +21,10 @@ from gateway.store.tables import households
 router = APIRouter(prefix="/api/reports", tags=["reports"], route_class=StrictJsonRoute)
 
 
-def _real_month(value: str) -> str:
-    Month.parse(value)  # a ValueError is a 422 naming `month`
-    return value
-
-
 MonthParam = Annotated[
     str | None,
     Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"], description="YYYY-MM; default: now"),
-    AfterValidator(lambda v: None if v is None else _real_month(v)),
+    AfterValidator(lambda v: None if v is None else real_month(v)),
 ]
 
 

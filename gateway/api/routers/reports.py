@@ -28,7 +28,8 @@ def _may_read_reports(user: CurrentUser) -> Principal:
 ReportReader = Annotated[Principal, Depends(_may_read_reports)]
 
 
-def _real_month(value: str) -> str:
+def real_month(value: str) -> str:
+    """A YYYY-MM month that exists (2026-13 does not)."""
     Month.parse(value)  # a ValueError is a 422 like any other validation error
     return value
 
@@ -36,7 +37,7 @@ def _real_month(value: str) -> str:
 MonthParam = Annotated[
     str,
     Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"], description="YYYY-MM"),
-    AfterValidator(_real_month),
+    AfterValidator(real_month),
 ]
 
 
