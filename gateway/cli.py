@@ -1,4 +1,5 @@
-"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, normalize."""
+"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, import ledger,
+normalize."""
 
 from __future__ import annotations
 
@@ -112,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
+    importing = commands.add_parser("import", help="import records")
+    import_commands = importing.add_subparsers(required=True, metavar="WHAT")
+    ledger = import_commands.add_parser(
+        "ledger", help="the elders' ledger (CSV or XLSX): every row checked, all or nothing"
+    )
+    ledger.add_argument("file", type=Path, help="ledger file (.csv or .xlsx)")
+    ledger.add_argument("--dry-run", action="store_true", help="check every row, import nothing")
+    ledger.set_defaults(handler=_import_ledger)
+
     normalize = commands.add_parser(
         "normalize", help="print the canonical readings of one payload (JSON lines)"
     )
@@ -179,6 +189,15 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     asyncio.run(migrate())
     print(f"database schema is up to date ({settings.database.url.split('://')[0]})")
     return 0
+
+
+def _import_ledger(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from gateway.ledger_command import run_import
+
+    settings = load_settings(args.config)
+    return run_import(settings, args.file, dry_run=args.dry_run, console=Console())
 
 
 def _normalize(args: argparse.Namespace) -> int:

@@ -14,8 +14,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -95,17 +95,19 @@ class HouseholdFields(_Body):
     risk: Risk = "normal"
     registered_on: date | None = None
     """In the programme from (dates in the future are refused by the routes)."""
-    left_on: date | None = None
+    left_on: date | None = Field(default=None, validate_default=True)
     """Left the programme on (death, moving away); its visits and alerts stay on record."""
     left_reason: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = (
         None
     )
 
-    @model_validator(mode="after")
-    def _left_after_registered(self) -> HouseholdFields:
-        if self.left_on and self.registered_on and self.left_on < self.registered_on:
-            raise ValueError("left_on is before registered_on")
-        return self
+    @field_validator("left_on")
+    @classmethod
+    def _left_after_registered(cls, value: date | None, info: ValidationInfo) -> date | None:
+        registered = info.data.get("registered_on")
+        if value and registered and value < registered:
+            raise ValueError("before registered_on")
+        return value
 
     def profile(self) -> Profile:
         """The part of the registry kept as JSON."""

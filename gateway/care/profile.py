@@ -7,7 +7,7 @@ Stored as validated JSON in `households.profile`; the elder's own ID number has 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,7 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 from stdnum.cn import ric
 from stdnum.exceptions import (
@@ -86,7 +87,9 @@ class Categories(_Body):
     """Living alone or empty-nest (独居/空巢)."""
     left_behind: bool | None = None
     disabled: bool | None = None
-    disability_certificate: Annotated[str, StringConstraints(max_length=40)] | None = None
+    disability_certificate: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None, validate_default=True
+    )
     unable_to_self_care: bool | None = None
     """Disabled in daily living (失能)."""
     family_planning_special: bool | None = None
@@ -94,11 +97,13 @@ class Categories(_Body):
     at_registered_residence: bool | None = None
     """Living at the registered residence (居住在户籍地)."""
 
-    @model_validator(mode="after")
-    def _certificate_when_disabled(self) -> Self:
-        if self.disabled and not (self.disability_certificate or "").strip():
-            raise ValueError("disability_certificate is required when disabled is true")
-        return self
+    @field_validator("disability_certificate")
+    @classmethod
+    def _certificate_when_disabled(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, not a model one, so the error names this field (and its column).
+        if info.data.get("disabled") and not (value or "").strip():
+            raise ValueError("required when disabled is true")
+        return value
 
 
 class Member(_Body):
