@@ -132,7 +132,8 @@ async def create_household(
     assert created is not None
     context.directory.remember(body.id)
     await context.household_changed(body.id)
-    return HouseholdSummary.model_validate(summary(created, user.sees_personal_data))
+    # Numbers masked as in a list: whole only on the elder's page (GET), where views are audited.
+    return HouseholdSummary.model_validate(summary(created, whole=False))
 
 
 @router.get("", response_model=list[HouseholdSummary])
@@ -210,7 +211,7 @@ async def update_household(
         after = await load_household(conn, household_id)
     assert after is not None
     await context.household_changed(household_id)
-    return HouseholdRegistry.model_validate(registry(after, user.sees_personal_data))
+    return HouseholdRegistry.model_validate(registry(after, whole=False))
 
 
 @router.delete("/{household_id}", status_code=status.HTTP_204_NO_CONTENT)
