@@ -193,6 +193,9 @@ class ImportOutcome:
     errors: tuple[RowError, ...] = ()
     household_ids: tuple[str, ...] = ()
     """The households created or replaced (none on a dry run or when refused)."""
+    to_reload: tuple[str, ...] = ()
+    """Those the rules must reload: replaced ones, and new ones with a zone of their own (a
+    new household in the gateway's zone is what the rules assume of one they do not know)."""
 
 
 class _Refused(Exception):
@@ -235,4 +238,9 @@ async def import_ledger(
             )
     except _Refused as refused:
         return ImportOutcome(errors=tuple(refused.errors))
-    return ImportOutcome(created, replaced, (), tuple(p.household_id for p in placed))
+    return ImportOutcome(
+        created,
+        replaced,
+        household_ids=tuple(p.household_id for p in placed),
+        to_reload=tuple(p.household_id for p in placed if p.existing or p.row.household.timezone),
+    )

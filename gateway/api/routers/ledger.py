@@ -103,6 +103,7 @@ async def import_file(
         return _refused(f"{rows} rows have errors: nothing was imported", errors)
     for household_id in outcome.household_ids:
         context.directory.remember(household_id)
+    for household_id in outcome.to_reload:
         await context.household_changed(household_id)
     return ImportOut(imported=outcome.created, updated=outcome.replaced, dry_run=dry_run)
 
