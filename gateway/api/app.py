@@ -24,6 +24,7 @@ from gateway.api.routers import (
     ledger,
     metrics,
     reports,
+    visitors,
     visits,
     webhooks,
 )
@@ -79,6 +80,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         household_settings,
         ledger,
         visits,
+        visitors,
         alerts,
         dead_letters,
         reports,
