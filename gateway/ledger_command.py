@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gateway.care.audit import Actor
 from gateway.care.ledger import LedgerUnreadable, SheetKind, sheet_kind
@@ -25,13 +26,15 @@ def run_import(settings: Settings, path: Path, *, dry_run: bool, console: Consol
     try:
         data = path.read_bytes()
     except OSError as exc:
-        console.print(f"iot-gateway: error: cannot read {path}: {exc.strerror or exc}")
+        console.print(
+            f"iot-gateway: error: cannot read {path}: {exc.strerror or exc}", markup=False
+        )
         return 1
     media = "text/csv" if path.suffix.lower() == ".csv" else ""
     try:
         outcome = asyncio.run(_import(settings, data, sheet_kind(media, data), dry_run))
     except LedgerUnreadable as exc:
-        console.print(f"iot-gateway: error: {path}: {exc}")
+        console.print(f"iot-gateway: error: {path}: {exc}", markup=False)
         return 1
     if outcome.errors:
         console.print(_error_table(outcome))
@@ -68,5 +71,6 @@ def _error_table(outcome: ImportOutcome) -> Table:
     table.add_column("column")
     table.add_column("problem")
     for e in outcome.errors:
-        table.add_row(str(e.row), e.column, e.msg)
+        # Text, not markup: a header may hold brackets rich would take for style tags.
+        table.add_row(str(e.row), Text(e.column), Text(e.msg))
     return table

@@ -37,6 +37,8 @@ from gateway.care.registry import future_dates
 
 SheetKind = Literal["csv", "xlsx"]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+OLD_EXCEL = b"\xd0\xcf\x11\xe0"
+"""The start of an .xls (OLE2) file, which openpyxl does not read."""
 HEADER_SEARCH_ROWS = 10
 """Village ledgers often carry a title row or two above the headers."""
 
@@ -87,6 +89,8 @@ def read_sheet(data: bytes, kind: SheetKind) -> list[tuple[int, list[str]]]:
     of the first sheet of an XLSX, numbered as the spreadsheet numbers them, as text."""
     if kind == "xlsx":
         return _xlsx_rows(data)
+    if data[:4] == OLD_EXCEL:
+        raise LedgerUnreadable("an old Excel .xls workbook: save it as .xlsx or CSV")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

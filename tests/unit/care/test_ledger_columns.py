@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from gateway.care.households import HouseholdFields
-from gateway.care.ledger import parse_ledger
+from gateway.care.ledger import LedgerUnreadable, parse_ledger, read_sheet
 from gateway.care.ledger_columns import COLUMNS, column_at, column_for, read_row, write_row
 
 TODAY = date(2026, 12, 1)
@@ -111,4 +111,16 @@ def test_unknown_and_repeated_headers_are_errors_of_the_header_row():
     assert [(e.row, e.column, e.msg) for e in ledger.errors] == [
         (1, "身份正号", "unknown column"),
         (1, "elder.name", "the column appears twice"),
+    ]
+
+
+def test_an_old_xls_workbook_is_refused_with_what_to_do():
+    with pytest.raises(LedgerUnreadable, match=r"save it as \.xlsx or CSV"):
+        read_sheet(b"\xd0\xcf\x11\xe0" + bytes(60), "csv")
+
+
+def test_a_csv_in_gb18030_is_read():
+    assert read_sheet("姓名,村(社区)\r\n张桂兰,东村\r\n".encode("gb18030"), "csv") == [
+        (1, ["姓名", "村(社区)"]),
+        (2, ["张桂兰", "东村"]),
     ]
