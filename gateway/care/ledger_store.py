@@ -28,7 +28,7 @@ from gateway.care.ledger import (
     parse_ledger,
     read_sheet,
 )
-from gateway.care.registry import changed_fields, registry_view, replace_household
+from gateway.care.registry import changed_fields, registry_view
 from gateway.privacy import mask_citizen_id, mask_phone
 from gateway.store.tables import contacts, households
 
@@ -118,9 +118,32 @@ async def import_rows(
     conn: AsyncConnection, placed: Sequence[Placed], actor: Actor, now: datetime
 ) -> tuple[int, int]:
     """Create and replace the households (the caller's transaction: all or nothing); every
-    change audited. Returns (created, replaced)."""
+    change audited. Returns (created, replaced).
+
+    A few statements for the whole file, not a few per row: SQLite has one writer, and ingest
+    waits while the import's transaction is open.
+    """
     new = [p for p in placed if not p.existing]
     old = [p for p in placed if p.existing]
+    before: dict[str, Household] = {}
+    for chunk in _chunks([p.household_id for p in old]):
+        before |= {h.id: h for h in await get_households(conn, list(chunk))}
+    changes = [
+        audit.Change(
+            "household.update",
+            p.household_id,
+            details={
+                "source": "ledger",
+                "fields": changed_fields(
+                    registry_view(before[p.household_id]),
+                    p.row.household.model_dump(mode="json"),
+                ),
+            },
+        )
+        for p in old
+    ] + [
+        audit.Change("household.create", p.household_id, details={"source": "ledger"}) for p in new
+    ]
     if new:
         await conn.execute(
             sa.insert(households),
@@ -130,35 +153,32 @@ async def import_rows(
                 for p in new
             ],
         )
-        people = [c for p in new for c in contact_rows(p.household_id, p.row.household)]
-        for part in _chunks(people):
-            await conn.execute(sa.insert(contacts), list(part))
-    before: dict[str, Household] = {}
+    if old:
+        await _replace_all(conn, old, now)
     for chunk in _chunks([p.household_id for p in old]):
-        before |= {h.id: h for h in await get_households(conn, list(chunk))}
-    for p in old:
-        fields = changed_fields(
-            registry_view(before[p.household_id]), p.row.household.model_dump(mode="json")
-        )
-        await replace_household(conn, p.household_id, p.row.household, now)
-        await audit.record(
-            conn,
-            actor,
-            "household.update",
-            now=now,
-            household_id=p.household_id,
-            details={"source": "ledger", "fields": fields},
-        )
-    for p in new:
-        await audit.record(
-            conn,
-            actor,
-            "household.create",
-            now=now,
-            household_id=p.household_id,
-            details={"source": "ledger"},
-        )
+        await conn.execute(sa.delete(contacts).where(contacts.c.household_id.in_(chunk)))
+    people = [c for p in placed for c in contact_rows(p.household_id, p.row.household)]
+    for part in _chunks(people):
+        await conn.execute(sa.insert(contacts), list(part))
+    await audit.record_many(conn, actor, changes, now=now)
     return len(new), len(old)
+
+
+async def _replace_all(conn: AsyncConnection, old: Sequence[Placed], now: datetime) -> None:
+    """One UPDATE executed for many rows (the bound names differ from the columns': SQLAlchemy
+    keeps those for itself)."""
+    rows = [
+        {"key": p.household_id}
+        | {f"new_{k}": v for k, v in registry_columns(p.row.household, now).items()}
+        for p in old
+    ]
+    names = [k.removeprefix("new_") for k in rows[0] if k != "key"]
+    await conn.execute(
+        sa.update(households)
+        .where(households.c.id == sa.bindparam("key"))
+        .values({name: sa.bindparam(f"new_{name}") for name in names}),
+        rows,
+    )
 
 
 def ledger_registry(h: Household, whole: bool) -> dict[str, Any]:
