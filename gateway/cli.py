@@ -1,4 +1,5 @@
-"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, report, normalize."""
+"""The `iot-gateway` command: run, demo, simulate, record, replay, db upgrade, report,
+import ledger, normalize."""
 
 from __future__ import annotations
 
@@ -122,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     coverage.add_argument("--level", choices=["county", "township", "village"], default="village")
     coverage.add_argument("--out", type=Path, help="write the table to FILE.csv or FILE.xlsx")
     coverage.set_defaults(handler=_report_coverage)
+    importing = commands.add_parser("import", help="import records")
+    import_commands = importing.add_subparsers(required=True, metavar="WHAT")
+    ledger = import_commands.add_parser(
+        "ledger", help="the elders' ledger (CSV or XLSX): every row checked, all or nothing"
+    )
+    ledger.add_argument("file", type=Path, help="ledger file (.csv or .xlsx)")
+    ledger.add_argument("--dry-run", action="store_true", help="check every row, import nothing")
+    ledger.set_defaults(handler=_import_ledger)
 
     normalize = commands.add_parser(
         "normalize", help="print the canonical readings of one payload (JSON lines)"
@@ -238,6 +247,15 @@ def _report_coverage(args: argparse.Namespace) -> int:
         args.out.write_bytes(coverage_file(result, "csv" if suffix == ".csv" else "xlsx"))
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _import_ledger(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from gateway.ledger_command import run_import
+
+    settings = load_settings(args.config)
+    return run_import(settings, args.file, dry_run=args.dry_run, console=Console())
 
 
 def _normalize(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +69,40 @@ async def record(
             target=mask_personal_data(target)[:200],
             details=_masked(dict(details or {})),
         )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of a batch (`record_many`): what happened to which household."""
+
+    action: str
+    household_id: str | None = None
+    target: str = ""
+    details: Mapping[str, Any] | None = None
+
+
+async def record_many(
+    conn: AsyncConnection, actor: Actor, changes: Sequence[Change], *, now: datetime
+) -> None:
+    """Add many entries in one statement (an import of thousands of households)."""
+    if not changes:
+        return
+    await conn.execute(
+        sa.insert(audit_log),
+        [
+            {
+                "at": now,
+                "actor": actor.name[:100],
+                "actor_role": actor.role,
+                "account_id": actor.account_id,
+                "action": c.action,
+                "household_id": c.household_id,
+                "target": mask_personal_data(c.target)[:200],
+                "details": _masked(dict(c.details or {})),
+            }
+            for c in changes
+        ],
     )
 
 

@@ -30,6 +30,10 @@ class HouseholdDirectory:
         self._known.add(household_id)
         self._unknown.discard(household_id)
 
+    def forget(self, household_id: str) -> None:
+        """A household was erased (by the API in this process): its messages are refused."""
+        self._known.discard(household_id)
+
     async def unknown_among(self, conn: AsyncConnection, ids: Iterable[str]) -> set[str]:
         """The ids in `ids` that are not registered households."""
         now = self.clock.now()

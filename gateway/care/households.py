@@ -1,23 +1,41 @@
-"""Households: the elder, the address, the assigned visitors and the relatives."""
+"""Households: the elder, the address, the assigned visitors and the relatives, and the
+official form's ledger (DESIGN.md §7; `gateway.care.profile`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.care.phones import ValidPhone
+from gateway.care.profile import (
+    Categories,
+    CitizenId,
+    Living,
+    Member,
+    Profile,
+    Risk,
+    Sex,
+    Support,
+)
 from gateway.store.tables import contacts, households
 
 # A household id is one MQTT topic level: no '/', '+' or '#'.
 HouseholdId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", strip_whitespace=True)
 ]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,15}$", strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 Place = Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)]
 
@@ -28,7 +46,9 @@ class _Body(BaseModel):
 
 class Elder(_Body):
     name: Name
-    phone: Phone | None = None
+    phone: ValidPhone | None = None
+    citizen_id: CitizenId | None = None
+    sex: Sex | None = None
 
 
 class Address(_Body):
@@ -46,28 +66,58 @@ Language = Literal["zh", "en"]
 
 class Visitor(_Body):
     name: Name
-    phone: Phone
+    phone: ValidPhone
     language: Language | None = None
     """Language of this person's messages; None: the gateway's (Chinese by default)."""
 
 
 class Relative(_Body):
     name: Name
-    phone: Phone
+    phone: ValidPhone
     relation: Annotated[str, StringConstraints(max_length=50)] | None = None
     language: Language | None = None
 
 
-class HouseholdIn(_Body):
-    """What POST /api/households accepts."""
+class HouseholdFields(_Body):
+    """A household's registry: what PUT /api/households/{id} replaces."""
 
-    id: HouseholdId
     elder: Elder
     address: Address = Field(default_factory=Address)
     visitors: list[Visitor] = Field(default_factory=list, max_length=20)
     relatives: list[Relative] = Field(default_factory=list, max_length=20)
+    """The emergency contacts, in the order they are called."""
     timezone: str | None = None
     """IANA zone of the home (e.g. Asia/Urumqi); default: the gateway's (Asia/Shanghai)."""
+    categories: Categories = Field(default_factory=Categories)
+    members: list[Member] = Field(default_factory=list, max_length=20)
+    living: Living = Field(default_factory=Living)
+    support: Support = Field(default_factory=Support)
+    risk: Risk = "normal"
+    registered_on: date | None = None
+    """In the programme from (dates in the future are refused by the routes)."""
+    left_on: date | None = Field(default=None, validate_default=True)
+    """Left the programme on (death, moving away); its visits and alerts stay on record."""
+    left_reason: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = (
+        None
+    )
+
+    @field_validator("left_on")
+    @classmethod
+    def _left_after_registered(cls, value: date | None, info: ValidationInfo) -> date | None:
+        registered = info.data.get("registered_on")
+        if value and registered and value < registered:
+            raise ValueError("before registered_on")
+        return value
+
+    def profile(self) -> Profile:
+        """The part of the registry kept as JSON."""
+        return Profile(
+            sex=self.elder.sex,
+            categories=self.categories,
+            members=self.members,
+            living=self.living,
+            support=self.support,
+        )
 
     @field_validator("timezone")
     @classmethod
@@ -81,6 +131,12 @@ class HouseholdIn(_Body):
                 f"unknown time zone {value!r} (an IANA name like Asia/Shanghai)"
             ) from None
         return value
+
+
+class HouseholdIn(HouseholdFields):
+    """What POST /api/households accepts: the registry and the household's id."""
+
+    id: HouseholdId
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +160,13 @@ class Household:
     created_at: datetime
     escalation: dict[str, Any] | None = None
     """The household's own escalation steps per severity (JSON), where it has them."""
+    citizen_id: str | None = None
+    profile: Profile = field(default_factory=Profile)
+    risk: str = "normal"
+    registered_on: date | None = None
+    left_on: date | None = None
+    left_reason: str | None = None
+    updated_at: datetime | None = None
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         """The home's time zone, or `default` (the gateway's) when it has none of its own."""
@@ -120,22 +183,37 @@ async def create_household(conn: AsyncConnection, body: HouseholdIn, now: dateti
         raise HouseholdExists(body.id)
     await conn.execute(
         sa.insert(households).values(
-            id=body.id,
-            elder_name=body.elder.name,
-            elder_phone=body.elder.phone,
-            county=body.address.county,
-            township=body.address.township,
-            village=body.address.village,
-            address_detail=body.address.detail,
-            timezone=body.timezone,
-            details={},
-            created_at=now,
-            updated_at=now,
+            id=body.id, details={}, created_at=now, **registry_columns(body, now)
         )
     )
+    await insert_contacts(conn, body.id, body)
+
+
+def registry_columns(body: HouseholdFields, now: datetime) -> dict[str, object]:
+    """The `households` columns a registry sets (all but id, details and created_at)."""
+    return {
+        "elder_name": body.elder.name,
+        "elder_phone": body.elder.phone,
+        "county": body.address.county,
+        "township": body.address.township,
+        "village": body.address.village,
+        "address_detail": body.address.detail,
+        "timezone": body.timezone,
+        "citizen_id": body.elder.citizen_id,
+        "profile": body.profile().model_dump(mode="json"),
+        "risk": body.risk,
+        "registered_on": body.registered_on,
+        "left_on": body.left_on,
+        "left_reason": body.left_reason,
+        "updated_at": now,
+    }
+
+
+def contact_rows(household_id: str, body: HouseholdFields) -> list[dict[str, object]]:
+    """The `contacts` rows of a registry: visitors then relatives, each in order."""
     rows: list[dict[str, object]] = [
         {
-            "household_id": body.id,
+            "household_id": household_id,
             "role": "visitor",
             "position": i,
             "name": v.name,
@@ -147,7 +225,7 @@ async def create_household(conn: AsyncConnection, body: HouseholdIn, now: dateti
     ]
     rows += [
         {
-            "household_id": body.id,
+            "household_id": household_id,
             "role": "relative",
             "position": i,
             "name": r.name,
@@ -157,6 +235,11 @@ async def create_household(conn: AsyncConnection, body: HouseholdIn, now: dateti
         }
         for i, r in enumerate(body.relatives)
     ]
+    return rows
+
+
+async def insert_contacts(conn: AsyncConnection, household_id: str, body: HouseholdFields) -> None:
+    rows = contact_rows(household_id, body)
     if rows:
         await conn.execute(sa.insert(contacts), rows)
 
@@ -170,8 +253,14 @@ async def all_household_ids(conn: AsyncConnection) -> set[str]:
     return set((await conn.scalars(sa.select(households.c.id))).all())
 
 
-async def get_households(conn: AsyncConnection, ids: list[str] | None = None) -> list[Household]:
-    """Households with their contacts, in id order; all of them when `ids` is None."""
+async def get_households(
+    conn: AsyncConnection,
+    ids: list[str] | None = None,
+    *,
+    where: sa.ColumnElement[bool] | None = None,
+) -> list[Household]:
+    """Households with their contacts, in id order; all of them when `ids` is None; only
+    those matching `where` (a clause on `households`) when given."""
     query = sa.select(households).order_by(households.c.id)
     contact_query = sa.select(contacts).order_by(
         contacts.c.household_id, contacts.c.role, contacts.c.position
@@ -179,6 +268,12 @@ async def get_households(conn: AsyncConnection, ids: list[str] | None = None) ->
     if ids is not None:
         query = query.where(households.c.id.in_(ids))
         contact_query = contact_query.where(contacts.c.household_id.in_(ids))
+    if where is not None:
+        query = query.where(where)
+        # A subquery, not a list of ids: an export of a whole county has too many for IN (...).
+        contact_query = contact_query.where(
+            contacts.c.household_id.in_(sa.select(households.c.id).where(where))
+        )
     by_household: dict[str, list[Contact]] = {}
     for row in await conn.execute(contact_query):
         c = row._mapping
@@ -205,6 +300,13 @@ async def get_households(conn: AsyncConnection, ids: list[str] | None = None) ->
                 relatives=[p for p in people if p.role == "relative"],
                 created_at=h["created_at"],
                 escalation=h["escalation"],
+                citizen_id=h["citizen_id"],
+                profile=Profile.model_validate(h["profile"] or {}),
+                risk=h["risk"],
+                registered_on=h["registered_on"],
+                left_on=h["left_on"],
+                left_reason=h["left_reason"],
+                updated_at=h["updated_at"],
             )
         )
     return out

@@ -10,6 +10,7 @@ from pydantic import AfterValidator
 
 DEFAULT_REGION = "CN"
 """Numbers written without a country code are mainland China's."""
+_PHONE_CHARACTERS = re.compile(r"\+?[(0-9][0-9 ()\-]*")
 
 
 def normalise_phone(phone: str) -> str:
@@ -39,6 +40,9 @@ def e164(value: str) -> str:
     Mainland mobile and fixed-line numbers may be written without +86 (a fixed line with its
     area code: 010-12345678); numbers abroad (a child working overseas) need their country code.
     """
+    # phonenumbers finds a number inside text ("call 139..."); a field holds a number only.
+    if not _PHONE_CHARACTERS.fullmatch(value.strip()):
+        raise ValueError("not a phone number (digits, with + - ( ) or spaces between them)")
     try:
         number = phonenumbers.parse(value, DEFAULT_REGION)
     except phonenumbers.NumberParseException:

@@ -133,6 +133,7 @@ def routes_with_a_body(app: FastAPI) -> list[tuple[str, str]]:
         "away_id": "1",
         "warning_id": "1",
         "referral_id": "1",
+        "visitor_id": "1",
     }
     found = []
     for path, operations in app.openapi()["paths"].items():
