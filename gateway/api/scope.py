@@ -17,6 +17,7 @@ from gateway.api.auth import Principal
 from gateway.api.deps import CurrentUser, HouseholdKey, ReadConn, RowId
 from gateway.care.accounts import Role
 from gateway.care.phones import phone_forms
+from gateway.store.care_tables import referrals
 from gateway.store.tables import alerts, contacts, households
 
 
@@ -62,18 +63,31 @@ VisibleHousehold = Annotated[str, Depends(visible_household)]
 """A household id from the path that exists and that the caller may see."""
 
 
+async def _owned_by_visible_household(
+    conn: ReadConn, user: Principal, table: sa.Table, row_id: int, noun: str
+) -> int:
+    """`row_id` when the row exists and its household is within the caller's scope; 404
+    otherwise, before the request's body is judged (a 422 would tell the row exists)."""
+    household_id = await conn.scalar(sa.select(table.c.household_id).where(table.c.id == row_id))
+    if household_id is None or not await can_see(conn, user, household_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{noun} {row_id} not found")
+    return row_id
+
+
 async def visible_alert(alert_id: RowId, user: CurrentUser, conn: ReadConn) -> int:
     """The path's alert id when its household is within the caller's scope; 404 otherwise."""
-    household_id = await conn.scalar(
-        sa.select(alerts.c.household_id).where(alerts.c.id == alert_id)
-    )
-    if household_id is None or not await can_see(conn, user, household_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
-    return alert_id
+    return await _owned_by_visible_household(conn, user, alerts, alert_id, "alert")
+
+
+async def visible_referral(referral_id: RowId, user: CurrentUser, conn: ReadConn) -> int:
+    """The path's referral id when its household is within the caller's scope; 404 otherwise."""
+    return await _owned_by_visible_household(conn, user, referrals, referral_id, "referral")
 
 
 VisibleAlert = Annotated[int, Depends(visible_alert)]
 """An alert id from the path that exists and whose household the caller may see."""
+VisibleReferral = Annotated[int, Depends(visible_referral)]
+"""A referral id from the path that exists and whose household the caller may see."""
 
 
 def allow(*roles: Role) -> object:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
+from gateway.api.deps import Context, CurrentUser, ReadConn
 from gateway.api.field_errors import invalid_field
-from gateway.api.scope import VisibleHousehold, in_scope
+from gateway.api.scope import VisibleHousehold, VisibleReferral, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
 from gateway.care.services import (
@@ -185,7 +185,7 @@ async def get_referrals(
 
 @router.post("/referrals/{referral_id}/follow-ups", response_model=ReferralOut)
 async def add_follow_up(
-    referral_id: RowId, body: FollowUpIn, context: Context, user: CurrentUser
+    referral_id: VisibleReferral, body: FollowUpIn, context: Context, user: CurrentUser
 ) -> ReferralOut:
     """Follow a referral up: the note joins its history and its status changes."""
     now = context.clock.now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -170,6 +170,16 @@ async def _visible(conn: AsyncConnection, user: Principal, warning_id: int) -> E
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"warning {warning_id} not found")
 
 
+async def _visible_warning(warning_id: RowId, conn: ReadConn, user: CurrentUser) -> int:
+    await _visible(conn, user, warning_id)
+    return warning_id
+
+
+VisibleWarning = Annotated[int, Depends(_visible_warning)]
+"""A warning id from the path the caller may see: 404 before a body is judged (a 422 would
+tell that the warning exists)."""
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuedOut)
 async def issue(body: WarningIn, context: Context, user: StaffUser) -> IssuedOut:
     """Issue a warning to a township (or some of its villages): every visitor with elders
@@ -268,7 +278,9 @@ async def detail(warning_id: RowId, conn: ReadConn, user: CurrentUser) -> Warnin
 
 
 @router.post("/{warning_id}/checks", response_model=ElderOut)
-async def check(warning_id: RowId, body: CheckIn, context: Context, user: CurrentUser) -> ElderOut:
+async def check(
+    warning_id: VisibleWarning, body: CheckIn, context: Context, user: CurrentUser
+) -> ElderOut:
     """Mark an elder checked, safe or moved to shelter (a visitor: only their own elders)."""
     now = context.clock.now()
     async with context.db.begin() as conn:
@@ -295,7 +307,7 @@ async def check(warning_id: RowId, body: CheckIn, context: Context, user: Curren
 
 
 @router.post("/{warning_id}/close", response_model=WarningOut)
-async def close(warning_id: RowId, context: Context, user: StaffUser) -> WarningOut:
+async def close(warning_id: VisibleWarning, context: Context, user: StaffUser) -> WarningOut:
     """Close a warning: SMS replies no longer mark it; the record stays."""
     now = context.clock.now()
     async with context.db.begin() as conn:
