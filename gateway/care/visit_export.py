@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -202,11 +203,18 @@ def _no_formulas(row: list[str]) -> list[str]:
 
 
 def _append(sheet: Worksheet, row: list[str]) -> None:
-    """A row of text: openpyxl would store a cell starting with = as a formula, and Excel run it."""
-    sheet.append(row)
-    for cell in sheet[sheet.max_row]:
-        if cell.data_type == "f":
-            cell.data_type = "s"
+    """A row of text: openpyxl would store a cell starting with = as a formula, and Excel run it.
+
+    Only those cells are made by hand: reading the row back (`sheet[sheet.max_row]`) makes
+    openpyxl scan every cell written so far, which made a township's export quadratic.
+    """
+    sheet.append([_text(sheet, v) if v.startswith("=") else v for v in row])
+
+
+def _text(sheet: Worksheet, value: str) -> Cell:
+    cell = Cell(sheet, row=1, column=1, value=value)  # `append` gives it its place
+    cell.data_type = "s"
+    return cell
 
 
 def _title(sheet: Worksheet, text: str, width: int) -> None:

@@ -7,6 +7,7 @@ visitors.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -162,6 +163,6 @@ async def export_month(
             media_type="text/csv; charset=utf-8",
             headers=_attachment(f"{name}.csv"),
         )
-    return Response(
-        table_xlsx(month, header, rows), media_type=XLSX, headers=_attachment(f"{name}.xlsx")
-    )
+    # A township's month takes openpyxl a while: built off the event loop.
+    content = await asyncio.to_thread(table_xlsx, month, header, rows)
+    return Response(content, media_type=XLSX, headers=_attachment(f"{name}.xlsx"))
