@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from gateway.reports.response import Month
+from gateway.reports.response import NO_VILLAGE, Month
 
 Level = Literal["county", "township", "village"]
 LEVELS: tuple[Level, ...] = ("county", "township", "village")
@@ -137,7 +137,8 @@ def _rate(visited: int, elders: int) -> tuple[float | None, float | None]:
 
 
 def _area_key(elder: Elder, level: Level) -> tuple[str, ...]:
-    names = (elder.county, elder.township, elder.village)
+    # Homes with no village on file are a group of their own, named as in the response report.
+    names = (elder.county, elder.township, elder.village or NO_VILLAGE)
     return names[: LEVELS.index(level) + 1]
 
 

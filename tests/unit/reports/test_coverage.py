@@ -107,3 +107,13 @@ def test_no_elders_is_no_rate_rather_than_zero():
     report = coverage_for_month(NOVEMBER, SHANGHAI, [], [])
     assert (report.total.elders, report.total.rate, report.total.percent) == (0, None, None)
     assert report.areas == []
+
+
+def test_homes_with_no_village_on_file_are_a_group_named_as_in_the_response_report():
+    elders = [elder("A"), elder("X", ""), elder("Y", "")]
+    contacts = [at("X", datetime(2026, 11, 10, tzinfo=UTC))]
+    report = coverage_for_month(NOVEMBER, SHANGHAI, elders, contacts, "village")
+    assert [(a.village, a.elders, a.visited) for a in report.areas] == [
+        ("(no village)", 2, 1),
+        ("东村", 1, 0),
+    ]
