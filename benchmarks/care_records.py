@@ -45,11 +45,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy.engine import make_url
 from stdnum.cn import ric
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from databases import create_database, drop_database  # noqa: E402  (benchmarks/, this folder)
+
 from gateway.app import Gateway  # noqa: E402
 from gateway.care.audit import Actor  # noqa: E402
 from gateway.care.ledger import ledger_rows, to_csv, to_xlsx  # noqa: E402
@@ -203,29 +204,11 @@ async def fresh_database(url: str | None, folder: Path) -> AsyncIterator[str]:
     if url is None:
         yield f"sqlite+aiosqlite:///{folder / f'bench-{secrets.token_hex(4)}.db'}"
         return
-    import asyncpg
-
-    server = make_url(url)
-    name = f"gw_bench_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=server.host,
-            port=server.port,
-            user=server.username,
-            password=server.password,
-            database=server.database or "postgres",
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
+    database = await create_database(url)
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield database
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(database)
 
 
 async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:

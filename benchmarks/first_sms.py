@@ -51,9 +51,9 @@ from typing import Any
 import httpx
 import paho.mqtt.client as paho
 from broker import free_port, start_broker  # benchmarks/, the script's own folder
+from databases import create_database, drop_database
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.engine import make_url
 
 # The fake Twilio API lives with the tests, which are not installed.
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,29 +76,11 @@ def fresh_database(url: str | None, folder: Path) -> Iterator[str]:
     if url is None:
         yield f"sqlite+aiosqlite:///{folder / 'bench.db'}"
         return
-    import asyncpg
-
-    server = make_url(url)
-    name = f"gw_bench_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=server.host,
-            port=server.port,
-            user=server.username,
-            password=server.password,
-            database=server.database or "postgres",
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    database = asyncio.run(create_database(url))
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield database
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(database))
 
 
 def gateway_config(folder: Path, broker: int, http: int, database: str, fake: FakeTwilio) -> Path:
