@@ -16,9 +16,9 @@ from sqlalchemy.sql import ColumnElement
 from gateway.api.auth import Principal
 from gateway.api.deps import CurrentUser, HouseholdKey, ReadConn, RowId
 from gateway.care.accounts import Role
-from gateway.care.phones import phone_forms
+from gateway.care.households import households_visited_by
 from gateway.store.care_tables import referrals
-from gateway.store.tables import alerts, contacts, households
+from gateway.store.tables import alerts, households
 
 
 def visible_households(user: Principal) -> sa.Select[tuple[str]] | None:
@@ -27,9 +27,7 @@ def visible_households(user: Principal) -> sa.Select[tuple[str]] | None:
         return None
     if user.role == "operator":
         return sa.select(households.c.id).where(households.c.township == (user.township or ""))
-    return sa.select(contacts.c.household_id).where(
-        contacts.c.role == "visitor", contacts.c.phone.in_(phone_forms(user.phone or ""))
-    )
+    return households_visited_by(user.phone or "")
 
 
 def in_scope(user: Principal, household_id: sa.ColumnElement[str]) -> ColumnElement[bool]:

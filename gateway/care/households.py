@@ -19,7 +19,7 @@ from pydantic import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.care.phones import ValidPhone
+from gateway.care.phones import ValidPhone, phone_forms
 from gateway.care.profile import (
     Categories,
     CitizenId,
@@ -242,6 +242,16 @@ async def insert_contacts(conn: AsyncConnection, household_id: str, body: Househ
     rows = contact_rows(household_id, body)
     if rows:
         await conn.execute(sa.insert(contacts), rows)
+
+
+def visitor_assignments(phone: str) -> sa.ColumnElement[bool]:
+    """The contact rows that assign this phone as a visitor, however either was written."""
+    return sa.and_(contacts.c.role == "visitor", contacts.c.phone.in_(phone_forms(phone)))
+
+
+def households_visited_by(phone: str) -> sa.Select[tuple[str]]:
+    """The ids of the households whose visitors include this phone, as a subquery."""
+    return sa.select(contacts.c.household_id).where(visitor_assignments(phone))
 
 
 async def household_exists(conn: AsyncConnection, household_id: str) -> bool:

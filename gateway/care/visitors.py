@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.care.households import Language
+from gateway.care.households import Language, households_visited_by, visitor_assignments
 from gateway.care.phones import ValidPhone, phone_forms
 from gateway.care.profile import UnitType
 from gateway.store.care_tables import care_visitors
@@ -142,7 +142,7 @@ async def update_visitor(
         .where(care_visitors.c.id == before.id)
         .values(**_columns(body, now))
     )
-    assigned = _assignments(before.phone)
+    assigned = visitor_assignments(before.phone)
     ids = sorted(
         set((await conn.scalars(sa.select(contacts.c.household_id).where(assigned))).all())
     )
@@ -157,15 +157,11 @@ async def update_visitor(
 async def delete_visitor(conn: AsyncConnection, visitor: RegisteredVisitor) -> None:
     """Remove a visitor from the registry; VisitorAssigned while they still have elders."""
     found = await conn.scalar(
-        sa.select(sa.func.count()).select_from(contacts).where(_assignments(visitor.phone))
+        sa.select(sa.func.count()).select_from(contacts).where(visitor_assignments(visitor.phone))
     )
     if found:
         raise VisitorAssigned(found)
     await conn.execute(sa.delete(care_visitors).where(care_visitors.c.id == visitor.id))
-
-
-def _assignments(phone: str) -> sa.ColumnElement[bool]:
-    return sa.and_(contacts.c.role == "visitor", contacts.c.phone.in_(phone_forms(phone)))
 
 
 async def assign_visitors(
@@ -208,7 +204,7 @@ async def assigned_households(
     """The households a phone is assigned to as visitor, within `scope` (on households.id)."""
     rows = await conn.execute(
         sa.select(households.c.id, households.c.elder_name, households.c.village)
-        .where(households.c.id.in_(sa.select(contacts.c.household_id).where(_assignments(phone))))
+        .where(households.c.id.in_(households_visited_by(phone)))
         .where(scope)
         .order_by(households.c.id)
     )

@@ -13,6 +13,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.care import audit
+from gateway.care.households import households_visited_by
 from gateway.care.phones import normalise_phone
 from gateway.care.warning_replies import Unclear, WarningReply, parse_reply
 from gateway.care.warning_texts import (
@@ -25,7 +26,6 @@ from gateway.care.warning_texts import (
 from gateway.care.warnings import (
     Check,
     checks_of,
-    households_of_phone,
     list_warnings,
     mark,
 )
@@ -47,7 +47,7 @@ class WarningSmsReplies:
         phone = normalise_phone(from_phone)
         if parsed is None or not phone:
             return None
-        mine = households_of_phone(from_phone)
+        mine = households_visited_by(from_phone)
         now = self.clock.now()
         async with self.db.begin() as conn:
             newest = await list_warnings(conn, households_in=mine, open_only=True, limit=1)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.alerts.messages import format_time
 from gateway.alerts.notifiers.base import Purpose
 from gateway.alerts.outbox import queue_message
-from gateway.care.phones import normalise_phone, phone_forms
+from gateway.care.phones import normalise_phone
 from gateway.care.warning_replies import Mark
 from gateway.care.warning_texts import ElderLine, Kind, Level, language_of, warning_messages
 from gateway.store.care_tables import warning_checks, warnings
@@ -312,13 +312,6 @@ async def checks_of(
         )
         for r in rows
     ]
-
-
-def households_of_phone(phone: str) -> sa.Select[tuple[str]]:
-    """The households a person is a visitor of, matched by phone however it is written."""
-    return sa.select(contacts.c.household_id).where(
-        contacts.c.role == "visitor", contacts.c.phone.in_(phone_forms(phone))
-    )
 
 
 async def mark(
