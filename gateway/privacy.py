@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TypeVar, cast
 
 # Mainland mobile numbers, with or without +86/0086/86 and with spaces or dashes between the
 # 3-4-4 groups; digits on either side mean a longer number, which is left alone.
@@ -12,6 +13,7 @@ _PHONE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
 _SEPARATORS = re.compile(r"[ -]")
 _FORMATTER = logging.Formatter()
+T = TypeVar("T")
 
 
 def mask_phone(phone: str) -> str:
@@ -34,6 +36,17 @@ def mask_personal_data(text: str) -> str:
     """Mask every mainland mobile number and citizen ID number found in free text."""
     text = _CITIZEN_ID.sub(lambda m: mask_citizen_id(m.group()), text)
     return _PHONE.sub(lambda m: mask_phone(_SEPARATORS.sub("", m.group())), text)
+
+
+def mask_personal_data_in(value: T) -> T:
+    """`mask_personal_data` on every string of a JSON-like value (lists and dicts walked)."""
+    if isinstance(value, str):
+        return cast(T, mask_personal_data(value))
+    if isinstance(value, list):
+        return cast(T, [mask_personal_data_in(v) for v in value])
+    if isinstance(value, dict):
+        return cast(T, {k: mask_personal_data_in(v) for k, v in value.items()})
+    return value
 
 
 class PersonalDataFilter(logging.Filter):

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.privacy import mask_personal_data
+from gateway.privacy import mask_personal_data, mask_personal_data_in
 from gateway.store.care_tables import audit_log
 
 
@@ -36,17 +36,6 @@ class AuditEntry:
     details: dict[str, Any]
 
 
-def _masked(value: Any) -> Any:
-    """The log itself holds no whole ID or phone number: it is read by admins for years."""
-    if isinstance(value, str):
-        return mask_personal_data(value)
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    return value
-
-
 async def record(
     conn: AsyncConnection,
     actor: Actor,
@@ -67,7 +56,8 @@ async def record(
             action=action,
             household_id=household_id,
             target=mask_personal_data(target)[:200],
-            details=_masked(dict(details or {})),
+            # The log holds no whole ID or phone number: admins read it for years.
+            details=mask_personal_data_in(dict(details or {})),
         )
     )
 
@@ -99,7 +89,7 @@ async def record_many(
                 "action": c.action,
                 "household_id": c.household_id,
                 "target": mask_personal_data(c.target)[:200],
-                "details": _masked(dict(c.details or {})),
+                "details": mask_personal_data_in(dict(c.details or {})),
             }
             for c in changes
         ],

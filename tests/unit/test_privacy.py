@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.privacy import PersonalDataFilter, mask_citizen_id, mask_personal_data, mask_phone
+from gateway.privacy import (
+    PersonalDataFilter,
+    mask_citizen_id,
+    mask_personal_data,
+    mask_personal_data_in,
+    mask_phone,
+)
 
 
 def test_phone_numbers_keep_only_prefix_and_last_four():
@@ -110,3 +116,12 @@ def test_arguments_that_do_not_fit_the_format_are_masked_too():
     output = _masked_output(lambda log: log.warning("one %s", "13912345678", "13800000000"))
     assert "13912345678" not in output
     assert "13800000000" not in output
+
+
+def test_every_string_of_a_json_value_is_masked_and_nothing_else_changes():
+    value = {"who": ["李敏 13912345678", {"id": "11010519491231002X"}], "n": 3, "ok": None}
+    assert mask_personal_data_in(value) == {
+        "who": ["李敏 139****5678", {"id": "110105***********X"}],
+        "n": 3,
+        "ok": None,
+    }

@@ -16,7 +16,7 @@ from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
 from gateway.care.visit_form import VisitForm, VisitIn, is_future
 from gateway.care.visit_labels import stored_form
-from gateway.privacy import mask_personal_data
+from gateway.privacy import mask_personal_data, mask_personal_data_in
 from gateway.store.visits import VisitMethod, VisitRecord, add_visit, get_visit, list_visits
 
 router = APIRouter(prefix="/api/households", tags=["visits"], route_class=StrictJsonRoute)
@@ -40,20 +40,10 @@ class VisitOut(BaseModel):
     """The rest of the record: who was notified, who acknowledged and when, who arrived..."""
 
 
-def _masked(value: JsonValue) -> JsonValue:
-    """Details name people, never their numbers; a number that got in anyway is masked."""
-    if isinstance(value, str):
-        return mask_personal_data(value)
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    return value
-
-
 def visit_out(v: VisitRecord) -> VisitOut:
     """A visit as the API shows it, free text masked."""
-    form = _masked(stored_form(v.details).model_dump(mode="json"))
+    # Records name people, never their numbers; a number that got in anyway is masked.
+    form = mask_personal_data_in(stored_form(v.details).model_dump(mode="json"))
     return VisitOut(
         id=v.id,
         seq=v.seq,
@@ -64,7 +54,7 @@ def visit_out(v: VisitRecord) -> VisitOut:
         summary=mask_personal_data(v.summary),
         form=VisitForm.model_validate(form),
         entered_by=v.created_by,
-        details={k: _masked(val) for k, val in v.details.items() if k != "form"},
+        details={k: mask_personal_data_in(val) for k, val in v.details.items() if k != "form"},
     )
 
 
