@@ -34,6 +34,7 @@ from gateway.care.ledger_columns import (
     write_row,
 )
 from gateway.care.registry import future_dates
+from gateway.spreadsheets import csv_bytes, text_cells
 
 SheetKind = Literal["csv", "xlsx"]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -253,9 +254,7 @@ def ledger_rows(registries: Iterable[dict[str, Any]]) -> list[list[str]]:
 
 def to_csv(rows: list[list[str]]) -> bytes:
     """UTF-8 with a BOM: Excel opens it as UTF-8 only with one."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
+    return csv_bytes(rows)
 
 
 def to_xlsx(rows: list[list[str]]) -> bytes:
@@ -263,7 +262,7 @@ def to_xlsx(rows: list[list[str]]) -> bytes:
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("台账")
     for row in rows:
-        sheet.append(row)
+        sheet.append(text_cells(sheet, row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -6,7 +6,6 @@ masked: citizen ID and phone numbers are whole only for the roles that need them
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -15,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +31,7 @@ from gateway.care.visit_labels import (
     visit_cells,
 )
 from gateway.privacy import mask_citizen_id, mask_phone
+from gateway.spreadsheets import csv_bytes, text_cells
 from gateway.store.tables import contacts, households
 from gateway.store.visits import VisitRecord
 
@@ -190,11 +189,7 @@ def table_xlsx(title: str, header: list[str], rows: list[list[str]]) -> bytes:
 
 def table_csv(header: list[str], rows: list[list[str]]) -> bytes:
     """CSV in UTF-8 with a byte-order mark, so Excel reads the Chinese right."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(_no_formulas(row) for row in rows)
-    return out.getvalue().encode("utf-8-sig")
+    return csv_bytes([header, *(_no_formulas(row) for row in rows)])
 
 
 def _no_formulas(row: list[str]) -> list[str]:
@@ -203,18 +198,7 @@ def _no_formulas(row: list[str]) -> list[str]:
 
 
 def _append(sheet: Worksheet, row: list[str]) -> None:
-    """A row of text: openpyxl would store a cell starting with = as a formula, and Excel run it.
-
-    Only those cells are made by hand: reading the row back (`sheet[sheet.max_row]`) makes
-    openpyxl scan every cell written so far, which made a township's export quadratic.
-    """
-    sheet.append([_text(sheet, v) if v.startswith("=") else v for v in row])
-
-
-def _text(sheet: Worksheet, value: str) -> Cell:
-    cell = Cell(sheet, row=1, column=1, value=value)  # `append` gives it its place
-    cell.data_type = "s"
-    return cell
+    sheet.append(text_cells(sheet, row))
 
 
 def _title(sheet: Worksheet, text: str, width: int) -> None:

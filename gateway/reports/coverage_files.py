@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Literal
 
@@ -11,6 +10,7 @@ from openpyxl.utils import get_column_letter
 from rich.table import Table
 
 from gateway.reports.coverage import LEVELS, CoverageReport
+from gateway.spreadsheets import csv_bytes, text_cells
 
 FileFormat = Literal["csv", "xlsx"]
 MEDIA_TYPES: dict[FileFormat, str] = {
@@ -60,10 +60,7 @@ def unvisited_rows(report: CoverageReport) -> list[list[Cell]]:
 
 def coverage_csv(report: CoverageReport) -> bytes:
     """The table as CSV in UTF-8 with a byte-order mark (so Excel in Chinese reads it right)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(["" if c is None else c for c in row] for row in table_rows(report))
-    return out.getvalue().encode("utf-8-sig")
+    return csv_bytes(["" if c is None else c for c in row] for row in table_rows(report))
 
 
 def coverage_xlsx(report: CoverageReport) -> bytes:
@@ -73,10 +70,10 @@ def coverage_xlsx(report: CoverageReport) -> bytes:
     assert table is not None
     table.title = f"探访率 {report.month}"
     for row in table_rows(report):
-        table.append(row)
+        table.append(text_cells(table, row))
     unvisited = book.create_sheet("未探访老人")
     for row in unvisited_rows(report):
-        unvisited.append(row)
+        unvisited.append(text_cells(unvisited, row))
     for sheet in (table, unvisited):
         sheet.freeze_panes = "A2"
         for column in range(1, sheet.max_column + 1):

@@ -128,6 +128,25 @@ async def test_a_good_csv_imports_and_its_export_imports_unchanged(
     assert [e["details"]["rows"] for e in exports.json()] == [2, 2]
 
 
+async def test_an_address_typed_as_a_formula_stays_text_in_the_xlsx_export(
+    client: httpx.AsyncClient, gateway: Gateway
+):
+    formula = '=HYPERLINK("http://example.invalid","x")'
+    row = [*GOOD[0][:8], formula, *GOOD[0][9:]]
+    imported = await client.post(
+        "/api/ledger/import", content=csv_bytes([HEADER, row]), headers=AUTH | CSV
+    )
+    assert imported.status_code == 200, imported.text
+
+    export = await client.get("/api/ledger/export", params={"format": "xlsx"}, headers=AUTH)
+    sheet = openpyxl.load_workbook(io.BytesIO(export.content)).worksheets[0]
+    cells = [c for r in sheet.iter_rows() for c in r if c.value == formula]
+    assert [c.data_type for c in cells] == ["s"]  # text, not a formula Excel would run
+    again = await client.post("/api/ledger/import", content=export.content, headers=AUTH | XLSX)
+    assert again.json()["updated"] == 1
+    assert (await registry(gateway))["L001"]["address"]["detail"] == formula
+
+
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 async def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_row(
     client: httpx.AsyncClient, gateway: Gateway, kind: str
