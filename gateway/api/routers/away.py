@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
-from gateway.api.routers.household_settings import invalid, require_household
+from gateway.api.field_errors import invalid
+from gateway.api.routers.household_settings import require_household
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -97,9 +98,9 @@ async def create_away(
     now = context.clock.now()
     starts_at = body.starts_at or now
     if body.ends_at <= starts_at:
-        raise invalid(["body", "until"], "must be later than from", "value_error")
+        raise invalid(["body", "until"], "must be later than from")
     if body.ends_at - starts_at > MAX_AWAY:
-        raise invalid(["body", "until"], f"at most {MAX_AWAY.days} days after from", "value_error")
+        raise invalid(["body", "until"], f"at most {MAX_AWAY.days} days after from")
     async with context.db.begin() as conn:
         await require_household(conn, household_id)
         record = await add_away(

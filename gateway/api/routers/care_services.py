@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from gateway.api.deps import Context, CurrentUser, ReadConn
-from gateway.api.field_errors import invalid_field
+from gateway.api.field_errors import invalid
 from gateway.api.scope import VisibleHousehold, VisibleReferral, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -113,7 +113,7 @@ async def create_service(
     """File a care service given to the elder, with their satisfaction; numbered the n-th."""
     now = context.clock.now()
     if body.served_on > now.astimezone(context.zone).date():
-        raise invalid_field("served_on", msg="served_on is in the future")
+        raise invalid(("body", "served_on"), "served_on is in the future")
     async with context.db.begin() as conn:
         service = await add_service(conn, household_id, body, now=now, by=user.name)
         await audit.record(
@@ -146,7 +146,7 @@ async def create_referral(
     now = context.clock.now()
     async with context.db.begin() as conn:
         if body.visit_id is not None and await get_visit(conn, household_id, body.visit_id) is None:
-            raise invalid_field("visit_id", msg="visit_id is not one of this household's visits")
+            raise invalid(("body", "visit_id"), "visit_id is not one of this household's visits")
         referral = await add_referral(conn, household_id, body, now=now, by=user.name)
         await audit.record(
             conn,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field
 
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.field_errors import invalid
 from gateway.api.routers.reports import real_month
 from gateway.api.scope import in_scope
 from gateway.api.strict_json import StrictJsonRoute
@@ -96,9 +96,7 @@ async def coverage(
     current = month_of(context.clock.now(), context.zone)
     wanted = current if month is None else Month.parse(month)
     if (wanted.year, wanted.month) > (current.year, current.month):
-        raise RequestValidationError(
-            [{"loc": ("query", "month"), "msg": "a month not in the future", "type": "value_error"}]
-        )
+        raise invalid(("query", "month"), "a month not in the future")
     report = await coverage_report(
         conn, wanted, context.zone, level, where=in_scope(user, households.c.id)
     )

@@ -15,6 +15,7 @@ from gateway.alerts.escalation import household_policies
 from gateway.alerts.policy import DEFAULT_POLICIES, Step
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn
+from gateway.api.field_errors import invalid
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute, loads_finite
 from gateway.care import audit
@@ -44,13 +45,6 @@ def _may_change_rules(user: CurrentUser) -> Principal:
 
 
 RulesEditor = Annotated[Principal, Depends(_may_change_rules)]
-
-
-def invalid(loc: list[str | int], msg: str, kind: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, so clients read one format."""
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": loc, "msg": msg, "type": kind}]
-    )
 
 
 async def require_household(conn: AsyncConnection, household_id: str) -> Household:

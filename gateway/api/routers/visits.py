@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, JsonValue
 
 from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn, RowId
-from gateway.api.field_errors import invalid_field
+from gateway.api.field_errors import invalid
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -65,7 +65,7 @@ async def create_visit(
     """File a visit record; it is numbered the n-th visit to the household."""
     now = context.clock.now()
     if is_future(body.visited_at, now):
-        raise invalid_field("visited_at", msg="visited_at is in the future")
+        raise invalid(("body", "visited_at"), "visited_at is in the future")
     async with context.db.begin() as conn:
         visit_id = await add_visit(
             conn,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
+from gateway.api.field_errors import invalid
 from gateway.api.scope import StaffUser, can_see, visible_households
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -219,16 +220,7 @@ async def issue(body: WarningIn, context: Context, user: StaffUser) -> IssuedOut
             )
     except NoEldersInArea:
         field = "villages" if spec.villages else "township"
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {
-                    "loc": ["body", field],
-                    "msg": "no elder in the programme lives in this area",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
+        raise invalid(["body", field], "no elder in the programme lives in this area") from None
     context.send_now(issued.notification_ids)
     return IssuedOut.model_validate(
         {
