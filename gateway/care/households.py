@@ -209,33 +209,47 @@ def registry_columns(body: HouseholdFields, now: datetime) -> dict[str, object]:
     }
 
 
+def contact_row(
+    household_id: str,
+    role: Literal["visitor", "relative"],
+    position: int,
+    *,
+    name: str,
+    phone: str,
+    language: str | None,
+    relation: str | None = None,
+) -> dict[str, object]:
+    """One `contacts` row: a visitor or a relative of the household, at `position` in order."""
+    return {
+        "household_id": household_id,
+        "role": role,
+        "position": position,
+        "name": name,
+        "phone": phone,
+        "relation": relation,
+        "language": language,
+    }
+
+
 def contact_rows(household_id: str, body: HouseholdFields) -> list[dict[str, object]]:
     """The `contacts` rows of a registry: visitors then relatives, each in order."""
-    rows: list[dict[str, object]] = [
-        {
-            "household_id": household_id,
-            "role": "visitor",
-            "position": i,
-            "name": v.name,
-            "phone": v.phone,
-            "relation": None,
-            "language": v.language,
-        }
+    visitors = [
+        contact_row(household_id, "visitor", i, name=v.name, phone=v.phone, language=v.language)
         for i, v in enumerate(body.visitors)
     ]
-    rows += [
-        {
-            "household_id": household_id,
-            "role": "relative",
-            "position": i,
-            "name": r.name,
-            "phone": r.phone,
-            "relation": r.relation,
-            "language": r.language,
-        }
+    relatives = [
+        contact_row(
+            household_id,
+            "relative",
+            i,
+            name=r.name,
+            phone=r.phone,
+            language=r.language,
+            relation=r.relation,
+        )
         for i, r in enumerate(body.relatives)
     ]
-    return rows
+    return visitors + relatives
 
 
 async def insert_contacts(conn: AsyncConnection, household_id: str, body: HouseholdFields) -> None:

@@ -16,7 +16,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.care.households import Language, households_visited_by, visitor_assignments
+from gateway.care.households import (
+    Language,
+    contact_row,
+    households_visited_by,
+    visitor_assignments,
+)
 from gateway.care.phones import ValidPhone, phone_forms
 from gateway.care.profile import UnitType
 from gateway.store.care_tables import care_visitors
@@ -177,15 +182,9 @@ async def assign_visitors(
         await conn.execute(
             sa.insert(contacts),
             [
-                {
-                    "household_id": household_id,
-                    "role": "visitor",
-                    "position": i,
-                    "name": v.name,
-                    "phone": v.phone,
-                    "relation": None,
-                    "language": v.language,
-                }
+                contact_row(
+                    household_id, "visitor", i, name=v.name, phone=v.phone, language=v.language
+                )
                 for i, v in enumerate(visitors)
             ],
         )
