@@ -276,7 +276,8 @@ async def check(
     """Mark an elder checked, safe or moved to shelter (a visitor: only their own elders)."""
     now = context.clock.now()
     async with context.db.begin() as conn:
-        warning = await _visible(conn, user, warning_id)
+        warning = await get_warning(conn, warning_id)  # VisibleWarning: it exists, in scope
+        assert warning is not None
         if warning.closed_at is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, f"warning {warning_id} is closed")
         if not await can_see(conn, user, body.household_id) or not await mark(
@@ -303,7 +304,6 @@ async def close(warning_id: VisibleWarning, context: Context, user: StaffUser) -
     """Close a warning: SMS replies no longer mark it; the record stays."""
     now = context.clock.now()
     async with context.db.begin() as conn:
-        await _visible(conn, user, warning_id)
         if not await close_warning(conn, warning_id, now):
             raise HTTPException(status.HTTP_409_CONFLICT, f"warning {warning_id} is closed already")
         await audit.record(
