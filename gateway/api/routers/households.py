@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn
@@ -171,19 +173,31 @@ async def get_household(
                 now=context.clock.now(),
                 household_id=household_id,
             )
-        states: dict[str, dict[str, MetricState]] = {}
-        for s in await device_states(conn, household_id):
-            states.setdefault(s.device_id, {})[s.metric.value] = MetricState(value=s.value, ts=s.ts)
-        devices = [
-            _device_out(d, states.get(d.device_id, {}))
-            for d in await list_devices(conn, household_id)
-        ]
+        devices = await _devices_with_state(conn, household_id)
         active = await list_alerts(
             conn, household_id=household_id, statuses=None, limit=1000, active_only=True
         )
     return HouseholdDetail.model_validate(
         {**registry(household, whole), "devices": devices, "active_alerts": len(active)}
     )
+
+
+@router.get("/{household_id}/devices", response_model=list[DeviceOut])
+async def get_devices(household_id: VisibleHousehold, conn: ReadConn) -> list[DeviceOut]:
+    """The household's devices with their latest values: what a live page refetches as
+    readings arrive, without the registry (and so without auditing a view of ID numbers)."""
+    if not await conn.scalar(sa.select(households.c.id).where(households.c.id == household_id)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"household {household_id} not found")
+    return await _devices_with_state(conn, household_id)
+
+
+async def _devices_with_state(conn: AsyncConnection, household_id: str) -> list[DeviceOut]:
+    states: dict[str, dict[str, MetricState]] = {}
+    for s in await device_states(conn, household_id):
+        states.setdefault(s.device_id, {})[s.metric.value] = MetricState(value=s.value, ts=s.ts)
+    return [
+        _device_out(d, states.get(d.device_id, {})) for d in await list_devices(conn, household_id)
+    ]
 
 
 @router.put("/{household_id}", response_model=HouseholdRegistry)
