@@ -7,6 +7,10 @@ PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
+# The dashboard's browser packages (Preact, htm, uPlot), installed by npm from the lock file
+# and served as they are: there is no build step.
+WEB := gateway/web
+WEB_PACKAGES := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint clean distclean install install-test
@@ -36,14 +40,19 @@ $(BIN)/python:
 
 # Stamp files make a second run quick: pip runs again only when pyproject.toml changes.
 # The venv is an order-only prerequisite, so its own changing timestamp triggers nothing.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(WEB_PACKAGES) | $(BIN)/python
 	$(PIP) install -e .
 	@touch $@
 
 # The test extras include everything the demo needs, so this stamps both.
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml $(WEB_PACKAGES) | $(BIN)/python
 	$(PIP) install -e '.[test]'
 	@touch $@ $(VENV)/.installed
+
+$(WEB_PACKAGES): $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "the dashboard's packages need Node.js and npm (Debian: apt install npm)" >&2; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@touch $@
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
@@ -51,4 +60,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(WEB)/node_modules

@@ -108,6 +108,7 @@ async def _demo(
     print(
         f"""
 Care gateway demo — {len(seeds)} simulated homes in {villages} villages, broker {mqtt_url}
+  Dashboard:  {url}/  (sign in with the token below)
   API docs:   {url}/docs
   Alerts:     curl -H 'Authorization: Bearer {token}' {url}/api/alerts
   Households: curl -H 'Authorization: Bearer {token}' {url}/api/households

@@ -7,6 +7,7 @@ from typing import Literal
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware import Middleware
 
 from gateway.api.context import ApiContext
@@ -20,11 +21,13 @@ from gateway.api.routers import (
     away,
     care_services,
     coverage,
+    dashboard,
     dead_letters,
     health,
     household_settings,
     households,
     ledger,
+    me,
     metrics,
     reports,
     situation,
@@ -100,6 +103,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         webhooks,
         ack_links,
         warnings,
+        me,
     ]
     if options.metrics != "off":
         routers.append(metrics)
@@ -107,4 +111,6 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
     # one streamed (chunked) is cut at the limit. Only routes read bodies, and all are here.
     for module in routers:
         api.include_router(module.router, max_body_size=options.max_body_bytes)
+    api.include_router(dashboard.router)
+    api.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
     return api

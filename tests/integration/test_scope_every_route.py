@@ -42,6 +42,7 @@ OTHER = {
 # not for visitors at all), which the checks at the end of the test look at.
 NOT_ABOUT_ONE_HOUSEHOLD = {
     "/api/health",
+    "/api/me",
     "/api/accounts",
     "/api/accounts/{account_id}",
     "/api/audit",
