@@ -34,21 +34,25 @@ class Service:
         prefix: str,
         env: dict[str, str],
         args: Sequence[str] = (),
+        *,
+        database_url: str | None = None,
+        name: str = "gateway",
     ) -> None:
         self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db_path = tmp / "gateway.db"
-        self.log = tmp / "gateway.log"
-        config = tmp / "gateway.toml"
+        self.db_path = tmp / f"{name}.db"
+        self.database_url = database_url or f"sqlite+aiosqlite:///{self.db_path}"
+        self.log = tmp / f"{name}.log"
+        config = tmp / f"{name}.toml"
         config.write_text(
             f"""
 [mqtt]
 url = "{mqtt_url}"
-client_id = "svc-{prefix}"
+client_id = "svc-{prefix}-{name}"
 
 [database]
-url = "sqlite+aiosqlite:///{self.db_path}"
+url = "{self.database_url}"
 
 [http]
 port = {self.port}
@@ -56,7 +60,10 @@ port = {self.port}
 [[sources]]
 name = "native"
 format = "native"
-topics = ["{prefix}/homes/{{household}}/{{device}}/telemetry"]
+topics = [
+    "{prefix}/homes/{{household}}/{{device}}/telemetry",
+    "{prefix}/homes/{{household}}/{{device}}/event",
+]
 """,
             encoding="utf-8",
         )
