@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
 
-from gateway.api.routers.dashboard import IMPORTS, VENDOR
+from gateway.api.routers.dashboard import IMPORTS, STATIC, VENDOR
 from tests.integration.harness import api_client, offline_gateway
 
 TOKEN = "test-token-0123456789"
@@ -83,3 +87,23 @@ async def test_me_says_who_the_token_stands_for(client: httpx.AsyncClient):
         "township": None,
         "sees_personal_data": True,
     }
+
+
+MODULES = sorted(STATIC.rglob("*.js"))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[str(m.relative_to(STATIC)) for m in MODULES])
+def test_every_module_of_the_page_parses(
+    module: Path, missing_service: Callable[[str], NoReturn]
+) -> None:
+    # The browser tests run them; this names the file and line of a syntax error at once.
+    node = shutil.which("node")
+    if node is None:
+        missing_service("no node on PATH (Debian: apt install nodejs)")
+    checked = subprocess.run(
+        [node, "--input-type=module", "--check"],
+        input=module.read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr.decode()

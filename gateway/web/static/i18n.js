@@ -400,6 +400,62 @@ const metrics = {
   self_test: ["自检", "self-test"],
 };
 
+// What happened to an alert, as its trail records it (alert_events.event).
+const events = {
+  opened: ["发生", "opened"],
+  recurred: ["再次发生", "happened again"],
+  condition_cleared: ["情况已消除", "condition cleared"],
+  notifying: ["通知", "notifying"],
+  checkin_call: ["致电老人确认", "check-in call to the elder"],
+  checkin_answered: ["老人按1确认平安", "the elder answered: well"],
+  checkin_unanswered: ["老人未确认", "the elder did not answer"],
+  escalated: ["升级通知", "escalated"],
+  reescalated: ["重新升级", "escalated again"],
+  notified: ["已发送", "sent"],
+  notification_failed: ["发送失败", "sending failed"],
+  notification_held: ["免打扰时段暂缓", "held for quiet hours"],
+  fallback: ["改用其他方式", "fell back to another channel"],
+  step_failed: ["本步无人联系上", "nobody reached in this step"],
+  step_skipped: ["跳过本步", "step skipped"],
+  no_recipient: ["无联系人", "nobody on file"],
+  flagged: ["需控制室处理", "flagged for the control room"],
+  acknowledged: ["已确认", "acknowledged"],
+  arrived: ["已到达现场", "arrived"],
+  resolved: ["已处理", "resolved"],
+  auto_resolved: ["自动关闭", "closed by the gateway"],
+};
+
+// The parts of a message sent about an alert: channel, to whom, how it went.
+const messageWords = {
+  sms: ["短信", "SMS"],
+  voice: ["电话", "call"],
+  robot: ["群机器人", "group robot"],
+  elder: ["老人", "elder"],
+  visitor: ["探访员", "visitor"],
+  relative: ["亲属", "relative"],
+  control_room: ["控制室", "control room"],
+  pending: ["待发送", "pending"],
+  sending: ["发送中", "sending"],
+  sent: ["已发送", "sent"],
+  failed: ["失败", "failed"],
+  cancelled: ["已取消", "cancelled"],
+  delivered: ["已送达", "delivered"],
+  undelivered: ["未送达", "undelivered"],
+  completed: ["已接听", "answered"],
+  "no-answer": ["无人接听", "no answer"],
+  busy: ["占线", "busy"],
+};
+
+// Kinds of sign of life the inactivity rules keep (GET /api/households/{id}/activity).
+const signs = {
+  water: ["用水", "water"],
+  power: ["用电", "electricity"],
+  motion: ["走动", "movement"],
+  door: ["开关门", "door"],
+  button: ["按键", "button"],
+  vitals: ["测体征", "vital signs"],
+};
+
 const saved = globalThis.localStorage?.getItem("care.lang");
 export const language = signal(saved === "en" ? "en" : "zh");
 
@@ -424,4 +480,7 @@ function named(table, key) {
 export const ruleName = (rule) => named(rules, rule);
 export const kindName = (kind) => named(kinds, kind);
 export const metricName = (metric) => named(metrics, metric);
+export const signName = (sign) => named(signs, sign);
+export const eventName = (event) => named(events, event);
+export const messageWord = (word) => named(messageWords, word);
 export const locale = () => (language.get() === "en" ? "en-GB" : "zh-CN");

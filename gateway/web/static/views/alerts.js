@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { get, post, query } from "../api.js";
 import { ago, when } from "../format.js";
 import { html } from "../html.js";
-import { ruleName, t } from "../i18n.js";
+import { eventName, messageWord, ruleName, t } from "../i18n.js";
 import { useLoad, useTick } from "../hooks.js";
 
 export function AlertQueue({ household = null, active = true, compact = false }) {
@@ -108,7 +108,7 @@ function Trail({ id }) {
     <h4>${t("alerts.history")}</h4>
     <ol class="history">
       ${data.history.map(
-        (h) => html`<li data-event=${h.event}><time>${when(h.at)}</time> <b>${h.event}</b>
+        (h) => html`<li data-event=${h.event}><time>${when(h.at)}</time> <b>${eventName(h.event)}</b>
           ${h.actor ? ` · ${h.actor}` : ""}${h.detail ? ` · ${h.detail}` : ""}</li>`,
       )}
     </ol>
@@ -117,8 +117,9 @@ function Trail({ id }) {
       <ol class="messages">
         ${data.notifications.map(
           (n) => html`<li><time>${when(n.sent_at ?? n.created_at)}</time>
-            ${n.step ? `#${n.step} ` : ""}${n.channel} → ${n.recipient_name} (${n.recipient_role})
-            · ${n.status}${n.delivery_status ? ` / ${n.delivery_status}` : ""}</li>`,
+            ${n.step ? `#${n.step} ` : ""}${messageWord(n.channel)} → ${n.recipient_name}
+            (${messageWord(n.recipient_role)}) · ${messageWord(n.status)}
+            ${n.delivery_status ? ` / ${messageWord(n.delivery_status)}` : ""}</li>`,
         )}
       </ol>`}
   </div>`;

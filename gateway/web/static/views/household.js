@@ -5,7 +5,7 @@ import { get, query } from "../api.js";
 import { Chart } from "../charts.js";
 import { ago, clock, number, when } from "../format.js";
 import { html } from "../html.js";
-import { kindName, metricName, t } from "../i18n.js";
+import { kindName, metricName, signName, t } from "../i18n.js";
 import { useLoad, useTick } from "../hooks.js";
 import { AlertQueue } from "./alerts.js";
 
@@ -127,7 +127,7 @@ function Routine({ id }) {
     ${data.away_until && html`<p class="tag">${t("household.away", { time: when(data.away_until) })}</p>`}
     ${data.water_used_12h_l !== null && html`<p>${t("household.water_12h", { l: number(data.water_used_12h_l) })}</p>`}
     ${latest.length > 0 &&
-    html`<dl>${latest.map(([kind, at]) => html`<dt>${t("household.last_activity")} · ${kind}</dt><dd>${ago(at, now)}</dd>`)}</dl>`}
+    html`<dl>${latest.map(([kind, at]) => html`<dt>${t("household.last_activity")} · ${signName(kind)}</dt><dd>${ago(at, now)}</dd>`)}</dl>`}
   </div>`;
 }
 
@@ -141,7 +141,7 @@ function Visits({ id }) {
   const visits = Array.isArray(data) ? data : data.items;
   if (!visits.length) return html`<p class="empty">${t("household.no_visits")}</p>`;
   return html`<ol class="visits">
-    ${[...visits].reverse().map(
+    ${visits.map(
       (v) => html`<li><time>${when(v.visited_at)}</time> <b>${t(`visit.method.${v.method}`)}</b>
         · ${v.visitor} · ${v.summary}</li>`,
     )}
