@@ -45,15 +45,22 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="session")
-def browser(
-    playwright: Playwright, missing_service: Callable[[str], NoReturn]
-) -> Iterator[Browser]:
+def chromium(playwright: Playwright) -> Iterator[Browser | None]:
+    """One browser for the session (None when there is no chromium to run)."""
     executable = chromium_path()
     if executable is None:
-        missing_service("no chromium on PATH (Debian: apt install chromium)")
+        yield None
+        return
     browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def browser(chromium: Browser | None, missing_service: Callable[[str], NoReturn]) -> Browser:
+    if chromium is None:
+        missing_service("no chromium on PATH (Debian: apt install chromium)")
+    return chromium
 
 
 class Screen:
