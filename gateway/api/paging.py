@@ -72,6 +72,7 @@ def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows skipped")] = 0,
 ) -> Paging:
+    """The request's window; FastAPI hands every dependency the same response to set headers on."""
     return Paging(Window(limit, offset), request, response)
 
 

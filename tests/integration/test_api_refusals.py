@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from gateway.api.app import ApiOptions, Exposure, create_api
+from gateway.api.paging import TOTAL_HEADER
 from gateway.app import Gateway
 from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
@@ -288,11 +289,11 @@ async def test_household_ids_longer_than_stored_ones_are_refused(
 
 
 def paged_routes(app: FastAPI) -> list[str]:
-    """Every GET route that takes `limit` and `offset`, with its path filled in."""
+    """Every paged list route (its answer has X-Total-Count), with its path filled in."""
     found = []
     for path, operations in app.openapi()["paths"].items():
-        names = {p["name"] for p in operations.get("get", {}).get("parameters", [])}
-        if {"limit", "offset"} <= names:
+        answer = operations.get("get", {}).get("responses", {}).get("200", {})
+        if TOTAL_HEADER in answer.get("headers", {}):
             found.append(path.format(household_id="H001"))
     return found
 
