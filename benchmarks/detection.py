@@ -38,6 +38,7 @@ from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.replay import Replay, mark_away
 from gateway.store.alerts import AlertRecord, list_alerts
+from gateway.store.paging import Window
 from simulators import Neighbourhood
 from simulators.household import local_midnight
 from simulators.model import ALARM_TYPES, Incident
@@ -120,7 +121,7 @@ async def simulate_and_replay(
         report = await replay.run(hood.messages())
         wall = time.perf_counter() - began
         async with core.db.connect() as conn:
-            alerts = await list_alerts(conn, limit=1_000_000)
+            alerts = (await list_alerts(conn, window=Window(limit=1_000_000))).items
     stats = {"messages": report.messages, "readings": report.readings, "wall_s": round(wall, 1)}
     return hood, sorted(alerts, key=lambda a: a.opened_at), stats
 

@@ -42,7 +42,7 @@ from gateway.store.rule_settings import (
     all_away,
     all_overrides,
     get_overrides,
-    list_away,
+    household_away,
     load_rule_state,
     save_rule_state,
 )
@@ -152,7 +152,7 @@ class Detector:
             if household is None:
                 return
             saved = await get_overrides(conn, household_id)
-            away = await list_away(
+            away = await household_away(
                 conn, household_id, ending_after=self.clock.now() - LEARNING_SPAN
             )
         self._configure(household_id, saved.overrides if saved else None, household.timezone)

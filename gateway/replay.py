@@ -37,6 +37,7 @@ from gateway.config import Settings
 from gateway.ingest.mqtt import InboundMessage
 from gateway.observability import GatewayMetrics
 from gateway.store.alerts import AlertRecord, list_alerts
+from gateway.store.paging import Window
 from gateway.store.rule_settings import add_away
 from gateway.store.tables import escalations
 from simulators import Incident, Message
@@ -282,7 +283,7 @@ class Replay:
         if not self._opened:
             return
         async with self.core.db.connect() as conn:
-            fresh = await list_alerts(conn, limit=self._opened)
+            fresh = (await list_alerts(conn, window=Window(limit=self._opened))).items
             found = await conn.execute(
                 sa.select(escalations.c.alert_id, escalations.c.policy).where(
                     escalations.c.alert_id.in_([a.id for a in fresh])
@@ -302,7 +303,7 @@ class Replay:
 
     async def _newest_alert_id(self) -> int:
         async with self.core.db.connect() as conn:
-            newest = await list_alerts(conn, limit=1)
+            newest = (await list_alerts(conn, window=Window(limit=1))).items
         return newest[0].id if newest else 0
 
     def _on_change(self, change: AlertChange) -> None:

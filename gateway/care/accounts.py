@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.care_tables import accounts
+from gateway.store.paging import Page, Window, fetch_page
 
 Role = Literal["admin", "operator", "visitor"]
 TOKEN_PREFIX = "cg_"  # noqa: S105  (a marker, not a secret)
@@ -90,9 +91,9 @@ async def account_for_token(conn: AsyncConnection, token: str) -> Account | None
     return _account(row) if row is not None else None
 
 
-async def list_accounts(conn: AsyncConnection) -> list[Account]:
-    rows = await conn.execute(sa.select(accounts).order_by(accounts.c.id))
-    return [_account(r) for r in rows]
+async def list_accounts(conn: AsyncConnection, window: Window) -> Page[Account]:
+    """Accounts by id, revoked ones too."""
+    return await fetch_page(conn, sa.select(accounts).order_by(accounts.c.id), window, _account)
 
 
 async def revoke_account(conn: AsyncConnection, account_id: int, now: datetime) -> Account | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.privacy import mask_personal_data, mask_personal_data_in
 from gateway.store.care_tables import audit_log
+from gateway.store.paging import Page, Window, fetch_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +104,11 @@ async def list_entries(
     action: str | None = None,
     account_id: int | None = None,
     since: datetime | None = None,
-    limit: int = 100,
+    window: Window,
     before_id: int | None = None,
-) -> list[AuditEntry]:
+) -> Page[AuditEntry]:
     """Entries, newest first, filtered by what is given."""
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc())
     if household_id is not None:
         query = query.where(audit_log.c.household_id == household_id)
     if action is not None:
@@ -118,17 +119,18 @@ async def list_entries(
         query = query.where(audit_log.c.at >= since)
     if before_id is not None:
         query = query.where(audit_log.c.id < before_id)
-    return [
-        AuditEntry(
-            id=r.id,
-            at=r.at,
-            actor=r.actor,
-            actor_role=r.actor_role,
-            account_id=r.account_id,
-            action=r.action,
-            household_id=r.household_id,
-            target=r.target,
-            details=dict(r.details),
-        )
-        for r in await conn.execute(query)
-    ]
+    return await fetch_page(conn, query, window, _entry)
+
+
+def _entry(r: sa.Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        id=r.id,
+        at=r.at,
+        actor=r.actor,
+        actor_role=r.actor_role,
+        account_id=r.account_id,
+        action=r.action,
+        household_id=r.household_id,
+        target=r.target,
+        details=dict(r.details),
+    )

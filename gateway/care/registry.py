@@ -21,6 +21,7 @@ from gateway.care.households import (
     registry_columns,
 )
 from gateway.care.profile import birth_date
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import alerts, contacts, device_state, households, readings, visits
 
 FUTURE = "date_in_future"
@@ -159,3 +160,16 @@ async def find_households(
 ) -> list[Household]:
     """The households within `scope` (a clause on households.id) that match `wanted`."""
     return await get_households(conn, where=sa.and_(scope, wanted.clause()))
+
+
+async def page_households(
+    conn: AsyncConnection, scope: sa.ColumnElement[bool], wanted: AreaFilter, window: Window
+) -> Page[Household]:
+    """One window, in id order, of the households `find_households` gives, and their total.
+
+    Only the window's ids are read first: the registries and contacts of a county's whole
+    list are never loaded to answer one page.
+    """
+    ids = sa.select(households.c.id).where(scope, wanted.clause()).order_by(households.c.id)
+    page = await fetch_page(conn, ids, window, lambda row: str(row.id))
+    return Page(await get_households(conn, page.items), page.total)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.care.visit_form import ReferralIn, ReferralStatus, Satisfaction, ServiceIn
 from gateway.store.care_tables import care_services, referrals
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.visits import lock_rows, next_seq
 
 
@@ -47,27 +48,38 @@ async def add_service(
     return CareService(id=int(result.scalar_one()), **{**values, "satisfaction": body.satisfaction})
 
 
-async def list_services(conn: AsyncConnection, household_id: str) -> list[CareService]:
-    """A household's care services in number order."""
-    rows = await conn.execute(
+def _services_of(household_id: str) -> sa.Select[Any]:
+    return (
         sa.select(care_services)
         .where(care_services.c.household_id == household_id)
         .order_by(care_services.c.seq)
     )
-    return [
-        CareService(
-            id=r.id,
-            household_id=r.household_id,
-            seq=r.seq,
-            served_on=r.served_on,
-            service=r.service,
-            provider=r.provider,
-            satisfaction=Satisfaction(r.satisfaction),
-            created_at=r.created_at,
-            created_by=r.created_by,
-        )
-        for r in rows
-    ]
+
+
+def _service(r: sa.Row[Any]) -> CareService:
+    return CareService(
+        id=r.id,
+        household_id=r.household_id,
+        seq=r.seq,
+        served_on=r.served_on,
+        service=r.service,
+        provider=r.provider,
+        satisfaction=Satisfaction(r.satisfaction),
+        created_at=r.created_at,
+        created_by=r.created_by,
+    )
+
+
+async def household_services(conn: AsyncConnection, household_id: str) -> list[CareService]:
+    """All of a household's care services in number order (the form's table)."""
+    return [_service(r) for r in await conn.execute(_services_of(household_id))]
+
+
+async def list_services(
+    conn: AsyncConnection, household_id: str, window: Window
+) -> Page[CareService]:
+    """A window of a household's care services in number order."""
+    return await fetch_page(conn, _services_of(household_id), window, _service)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,19 +155,15 @@ async def list_referrals(
     *,
     where: sa.ColumnElement[bool] | None = None,
     status: ReferralStatus | None = None,
-    limit: int = 500,
-) -> list[Referral]:
+    window: Window,
+) -> Page[Referral]:
     """Referrals matching `where` and `status`, the oldest due first, then the oldest made."""
-    query = (
-        sa.select(referrals)
-        .order_by(referrals.c.due_on.asc().nulls_last(), referrals.c.id)
-        .limit(limit)
-    )
+    query = sa.select(referrals).order_by(referrals.c.due_on.asc().nulls_last(), referrals.c.id)
     if where is not None:
         query = query.where(where)
     if status is not None:
         query = query.where(referrals.c.status == status.value)
-    return [_referral(r) for r in await conn.execute(query)]
+    return await fetch_page(conn, query, window, _referral)
 
 
 async def follow_up(

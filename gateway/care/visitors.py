@@ -25,6 +25,8 @@ from gateway.care.households import (
 from gateway.care.phones import ValidPhone, phone_forms
 from gateway.care.profile import UnitType
 from gateway.store.care_tables import care_visitors
+from gateway.store.dialect import json_array_holds
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import contacts, households
 
 Place = Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)]
@@ -125,9 +127,14 @@ async def create_visitor(conn: AsyncConnection, body: VisitorIn, now: datetime) 
     return int(result.scalar_one())
 
 
-async def list_visitors(conn: AsyncConnection) -> list[RegisteredVisitor]:
-    rows = await conn.execute(sa.select(care_visitors).order_by(care_visitors.c.id))
-    return [_visitor(r) for r in rows]
+async def list_visitors(
+    conn: AsyncConnection, window: Window, *, covering: str | None = None
+) -> Page[RegisteredVisitor]:
+    """Registered visitors by id; `covering`: only those with a village in that township."""
+    query = sa.select(care_visitors).order_by(care_visitors.c.id)
+    if covering is not None:
+        query = query.where(json_array_holds(conn, care_visitors.c.villages, "township", covering))
+    return await fetch_page(conn, query, window, _visitor)
 
 
 async def get_visitors(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, RegisteredVisitor]:

@@ -31,6 +31,7 @@ from gateway.care.warnings import (
 )
 from gateway.clock import Clock
 from gateway.privacy import mask_phone
+from gateway.store.paging import Window
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,12 @@ class WarningSmsReplies:
         mine = households_visited_by(from_phone)
         now = self.clock.now()
         async with self.db.begin() as conn:
-            newest = await list_warnings(conn, households_in=mine, open_only=True, limit=1)
-            if not newest:
+            newest = await list_warnings(
+                conn, households_in=mine, open_only=True, window=Window(limit=1)
+            )
+            if not newest.items:
                 return None
-            warning = newest[0]
+            warning = newest.items[0]
             checks = await checks_of(conn, warning.id, households_in=mine)
             name, lang = _sender(checks, phone)
             if isinstance(parsed, Unclear):

@@ -25,6 +25,7 @@ from gateway.care.phones import normalise_phone
 from gateway.care.warning_replies import Mark
 from gateway.care.warning_texts import ElderLine, Kind, Level, language_of, warning_messages
 from gateway.store.care_tables import warning_checks, warnings
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import contacts, households
 
 CheckStatus = Literal["pending", "checked", "safe", "shelter"]
@@ -254,10 +255,10 @@ async def list_warnings(
     township: str | None = None,
     households_in: sa.Select[tuple[str]] | None = None,
     open_only: bool = False,
-    limit: int = 100,
-) -> list[EmergencyWarning]:
+    window: Window,
+) -> Page[EmergencyWarning]:
     """Warnings, newest first: of a township, or with a check for one of `households_in`."""
-    query = sa.select(warnings).order_by(warnings.c.id.desc()).limit(limit)
+    query = sa.select(warnings).order_by(warnings.c.id.desc())
     if township is not None:
         query = query.where(warnings.c.township == township)
     if households_in is not None:
@@ -270,7 +271,7 @@ async def list_warnings(
         )
     if open_only:
         query = query.where(warnings.c.closed_at.is_(None))
-    return [_warning(r) for r in await conn.execute(query)]
+    return await fetch_page(conn, query, window, _warning)
 
 
 async def checks_of(

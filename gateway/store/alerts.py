@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import alert_events, alerts, notifications
 
 
@@ -120,14 +121,14 @@ async def list_alerts(
     *,
     statuses: list[AlertStatus] | None = None,
     household_id: str | None = None,
-    limit: int = 100,
+    window: Window,
     before_id: int | None = None,
     active_only: bool = False,
     flagged_only: bool = False,
     within: sa.Select[tuple[str]] | None = None,
-) -> list[AlertRecord]:
+) -> Page[AlertRecord]:
     """Newest first; `within`: only alerts of these households (a subquery of ids)."""
-    query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
+    query = sa.select(alerts).order_by(alerts.c.id.desc())
     if within is not None:
         query = query.where(alerts.c.household_id.in_(within))
     if statuses:
@@ -140,7 +141,7 @@ async def list_alerts(
         query = query.where(alerts.c.status != AlertStatus.RESOLVED.value)
     if flagged_only:
         query = query.where(alerts.c.flagged_at.is_not(None))
-    return [_record(row) for row in await conn.execute(query)]
+    return await fetch_page(conn, query, window, _record)
 
 
 async def active_alerts(conn: AsyncConnection) -> list[AlertRecord]:

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import dead_letters
 
 MAX_PAYLOAD_BYTES = 2048
@@ -60,10 +61,10 @@ class StoredDeadLetter:
 
 
 async def recent_dead_letters(
-    conn: AsyncConnection, *, limit: int = 100, reason_code: str | None = None
-) -> list[StoredDeadLetter]:
+    conn: AsyncConnection, window: Window, *, reason_code: str | None = None
+) -> Page[StoredDeadLetter]:
     """Newest first."""
-    query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    query = sa.select(dead_letters).order_by(dead_letters.c.id.desc())
     if reason_code is not None:
         query = query.where(dead_letters.c.reason_code == reason_code)
-    return [StoredDeadLetter(**row._mapping) for row in await conn.execute(query)]
+    return await fetch_page(conn, query, window, lambda row: StoredDeadLetter(**row._mapping))

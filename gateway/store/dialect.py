@@ -1,4 +1,5 @@
-"""The one place that knows SQLite and PostgreSQL spell "insert or ignore" differently."""
+"""The one place that knows SQLite and PostgreSQL spell things differently: "insert or
+ignore", and looking inside a JSON array."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
 
 
 def upsert(conn: AsyncConnection, table: sa.Table) -> Any:
@@ -14,3 +16,17 @@ def upsert(conn: AsyncConnection, table: sa.Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def json_array_holds(
+    conn: AsyncConnection, column: sa.ColumnElement[Any], key: str, value: str
+) -> ColumnElement[bool]:
+    """A WHERE clause: the JSON array in `column` holds an object whose `key` is `value`."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(column, postgresql.JSONB).contains([{key: value}])
+    element = sa.func.json_each(column).table_valued("value")
+    return sa.exists(
+        sa.select(1)
+        .select_from(element)
+        .where(sa.func.json_extract(element.c.value, f"$.{key}") == value)
+    )

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.dialect import upsert
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import away_periods, household_rules, rule_state
 
 
@@ -111,14 +112,25 @@ async def add_away(
     return _away(result.one())
 
 
-async def list_away(
-    conn: AsyncConnection, household_id: str, *, ending_after: datetime | None = None
-) -> list[AwayRecord]:
+def _away_of(household_id: str, ending_after: datetime | None) -> sa.Select[Any]:
     query = sa.select(away_periods).where(away_periods.c.household_id == household_id)
     if ending_after is not None:
         query = query.where(away_periods.c.ends_at > ending_after)
-    rows = await conn.execute(query.order_by(away_periods.c.starts_at, away_periods.c.id))
-    return [_away(r) for r in rows]
+    return query.order_by(away_periods.c.starts_at, away_periods.c.id)
+
+
+async def household_away(
+    conn: AsyncConnection, household_id: str, *, ending_after: datetime | None = None
+) -> list[AwayRecord]:
+    """All of a household's away periods ending after `ending_after`, earliest first."""
+    return [_away(r) for r in await conn.execute(_away_of(household_id, ending_after))]
+
+
+async def list_away(
+    conn: AsyncConnection, household_id: str, window: Window, *, ending_after: datetime | None
+) -> Page[AwayRecord]:
+    """A window of what `household_away` gives, with its total."""
+    return await fetch_page(conn, _away_of(household_id, ending_after), window, _away)
 
 
 async def all_away(conn: AsyncConnection, *, ending_after: datetime) -> dict[str, list[AwayRecord]]:

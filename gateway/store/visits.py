@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.dialect import upsert
+from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import households, visits
 
 
@@ -173,8 +174,8 @@ async def household_visits(conn: AsyncConnection, household_id: str) -> list[Vis
 
 
 async def list_visits(
-    conn: AsyncConnection, household_id: str, *, limit: int = 100, before_id: int | None = None
-) -> list[VisitRecord]:
+    conn: AsyncConnection, household_id: str, window: Window, *, before_id: int | None = None
+) -> Page[VisitRecord]:
     """A household's visits, newest first (by visit time, then id).
 
     `before_id` continues a listing after that visit (the last one of the previous page); a
@@ -186,7 +187,6 @@ async def list_visits(
         sa.select(*_COLUMNS)
         .where(visits.c.household_id == household_id)
         .order_by(visits.c.visited_at.desc(), visits.c.id.desc())
-        .limit(limit)
     )
     if before_id is not None:
         after = (
@@ -200,4 +200,4 @@ async def list_visits(
                 sa.and_(visits.c.visited_at == after, visits.c.id < before_id),
             )
         )
-    return [_record(row) for row in await conn.execute(query)]
+    return await fetch_page(conn, query, window, _record)

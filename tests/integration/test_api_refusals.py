@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from gateway.api.app import ApiOptions, Exposure, create_api
+from gateway.api.paging import TOTAL_HEADER
 from gateway.app import Gateway
 from tests.integration.harness import HOUSEHOLD, api_client, offline_gateway
 
@@ -212,11 +213,22 @@ async def test_a_failure_inside_a_route_is_a_500_that_logs_no_personal_data(
 
 
 @pytest.fixture
+async def gateway_on_each_database(database_url: str, unique_id: str) -> AsyncIterator[Gateway]:
+    async with offline_gateway(database_url, unique_id) as gw:
+        yield gw
+
+
+@pytest.fixture
+def gateway_app(gateway_on_each_database: Gateway) -> FastAPI:
+    return create_api(gateway_on_each_database.api_context(TOKEN))
+
+
+@pytest.fixture
 async def client_on_each_database(
-    database_url: str, unique_id: str
+    gateway_on_each_database: Gateway,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """As `client`, once on SQLite and once on PostgreSQL (whose integers are 32-bit)."""
-    async with offline_gateway(database_url, unique_id) as gw, api_client(gw, TOKEN) as c:
+    async with api_client(gateway_on_each_database, TOKEN) as c:
         assert (await c.post("/api/households", json=HOUSEHOLD, headers=AUTH)).status_code == 201
         yield c
 
@@ -271,6 +283,61 @@ async def test_household_ids_longer_than_stored_ones_are_refused(
     assert too_long.status_code == 422, too_long.text
     longest = await client.request(method, route.format(id="H" * 64), json=body, headers=AUTH)
     assert longest.status_code == 404, longest.text
+
+
+# --- paging -------------------------------------------------------------------------------------
+
+
+def paged_routes(app: FastAPI) -> list[str]:
+    """Every paged list route (its answer has X-Total-Count), with its path filled in."""
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        answer = operations.get("get", {}).get("responses", {}).get("200", {})
+        if TOTAL_HEADER in answer.get("headers", {}):
+            found.append(path.format(household_id="H001"))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("limit", "0"),
+        ("limit", "-1"),
+        ("limit", "1001"),
+        ("limit", str(2**63)),
+        ("limit", "x"),
+        ("limit", "1.5"),
+        ("limit", ""),
+        ("offset", "-1"),
+        ("offset", str(2**31)),
+        ("offset", str(10**30)),
+        ("offset", "x"),
+        ("offset", "1e3"),
+    ],
+)
+async def test_paging_parameters_out_of_range_are_a_422_naming_the_parameter(
+    client_on_each_database: httpx.AsyncClient, gateway_app: FastAPI, name: str, value: str
+):
+    routes = paged_routes(gateway_app)
+    assert len(routes) >= 12
+    for route in routes:
+        response = await client_on_each_database.get(route, params={name: value}, headers=AUTH)
+        assert response.status_code == 422, (route, name, value, response.text)
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["query", name]
+        assert set(error) == {"loc", "msg", "type"}  # the refused value is not echoed
+        assert "x-total-count" not in response.headers
+
+
+async def test_the_largest_paging_parameters_are_answered(
+    client_on_each_database: httpx.AsyncClient, gateway_app: FastAPI
+):
+    for route in paged_routes(gateway_app):
+        response = await client_on_each_database.get(
+            route, params={"limit": 1000, "offset": 2**31 - 1}, headers=AUTH
+        )
+        assert response.status_code == 200, (route, response.text)
+        assert response.json() == []
 
 
 # --- docs and metrics ---------------------------------------------------------------------------

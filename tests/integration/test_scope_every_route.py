@@ -179,11 +179,17 @@ async def test_a_visitor_gets_404_for_another_visitors_elder_in_every_route(
         checked.append(f"{method} {template}")
     assert len(checked) >= 15, checked
 
-    # The routes that name no household show none of H002's.
-    for path in ("/api/households", "/api/alerts", "/api/warnings", "/api/referrals"):
+    # The routes that name no household show none of H002's, nor count them.
+    for path, total in (
+        ("/api/households", 1),
+        ("/api/alerts", 0),
+        ("/api/warnings", 0),
+        ("/api/referrals", 0),
+    ):
         listed = await client.get(path, headers=visitor)
         assert listed.status_code == 200
         assert "H002" not in listed.text
+        assert listed.headers["x-total-count"] == str(total), path
     month = await client.get(
         "/api/visits/export", params={"month": "2026-11", "format": "csv"}, headers=visitor
     )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from gateway.api.deps import Context, ReadConn, RowId
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import AdminUser
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -96,10 +97,11 @@ async def create(body: AccountIn, context: Context, user: AdminUser) -> NewAccou
     return NewAccount.model_validate({**_out(account), "token": token})
 
 
-@router.get("", response_model=list[AccountOut])
-async def list_all(conn: ReadConn, user: AdminUser) -> list[AccountOut]:
-    """Every account, revoked ones too (phones masked)."""
-    return [AccountOut.model_validate(_out(a)) for a in await list_accounts(conn)]
+@router.get("", response_model=list[AccountOut], responses=PAGED_RESPONSE)
+async def list_all(conn: ReadConn, user: AdminUser, pages: PageQuery) -> list[AccountOut]:
+    """Every account by id, revoked ones too (phones masked)."""
+    found = await list_accounts(conn, pages.window)
+    return [AccountOut.model_validate(_out(a)) for a in pages.answer(found)]
 
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -16,6 +16,7 @@ from gateway.alerts.policy import Policy
 from gateway.api.auth import Principal
 from gateway.api.context import ApiContext
 from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import VisibleAlert, visible_households
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -125,17 +126,17 @@ class ResolveBody(BaseModel):
     by: Actor | None = None
 
 
-@router.get("", response_model=list[AlertOut])
+@router.get("", response_model=list[AlertOut], responses=PAGED_RESPONSE)
 async def get_alerts(
     conn: ReadConn,
     user: CurrentUser,
+    pages: PageQuery,
     alert_status: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
     household: Annotated[str | None, Query(max_length=64)] = None,
     active: Annotated[bool, Query(description="only alerts not yet resolved")] = False,
     flagged: Annotated[
         bool, Query(description="only alerts flagged for the control room, not yet resolved")
     ] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[AlertOut]:
     """Alerts, newest first; filter by status (repeatable), household, or active only."""
@@ -143,13 +144,13 @@ async def get_alerts(
         conn,
         statuses=alert_status,
         household_id=household,
-        limit=limit,
+        window=pages.window,
         before_id=before_id,
         active_only=active,
         flagged_only=flagged,
         within=visible_households(user),
     )
-    return [AlertOut.of(a) for a in records]
+    return [AlertOut.of(a) for a in pages.answer(records)]
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
 from gateway.api.deps import MAX_ROW_ID, ReadConn
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import AdminUser
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care.audit import list_entries
@@ -28,25 +29,25 @@ class AuditOut(BaseModel):
     details: dict[str, Any]
 
 
-@router.get("", response_model=list[AuditOut])
+@router.get("", response_model=list[AuditOut], responses=PAGED_RESPONSE)
 async def list_audit(
     conn: ReadConn,
     user: AdminUser,
+    pages: PageQuery,
     household_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     account_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     since: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[AuditOut]:
-    """Entries, newest first; `before_id` continues after the last one of a page."""
+    """Entries, newest first; `offset`, or `before_id` (the last one of a page), pages on."""
     entries = await list_entries(
         conn,
         household_id=household_id,
         action=action,
         account_id=account_id,
         since=since,
-        limit=limit,
+        window=pages.window,
         before_id=before_id,
     )
-    return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
+    return [AuditOut.model_validate(e, from_attributes=True) for e in pages.answer(entries)]

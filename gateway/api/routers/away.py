@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
 from gateway.api.field_errors import invalid
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.routers.household_settings import require_household
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute
@@ -118,19 +119,22 @@ async def create_away(
     return _away_out(record, now)
 
 
-@router.get("/{household_id}/away", response_model=list[AwayOut])
+@router.get("/{household_id}/away", response_model=list[AwayOut], responses=PAGED_RESPONSE)
 async def get_away_periods(
     household_id: VisibleHousehold,
     context: Context,
     conn: ReadConn,
     user: CurrentUser,
+    pages: PageQuery,
     include_past: Annotated[bool, Query(description="also periods that have ended")] = False,
 ) -> list[AwayOut]:
     """The household's away periods, earliest first: current and future ones unless asked."""
     await require_household(conn, household_id)
     now = context.clock.now()
-    records = await list_away(conn, household_id, ending_after=None if include_past else now)
-    return [_away_out(r, now) for r in records]
+    records = await list_away(
+        conn, household_id, pages.window, ending_after=None if include_past else now
+    )
+    return [_away_out(r, now) for r in pages.answer(records)]
 
 
 @router.delete("/{household_id}/away/{away_id}", response_model=AwayChange)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from gateway.api.deps import Context, CurrentUser, ReadConn
 from gateway.api.field_errors import invalid
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import VisibleHousehold, VisibleReferral, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -128,10 +129,17 @@ async def create_service(
     return _service_out(service)
 
 
-@router.get("/households/{household_id}/services", response_model=list[ServiceOut])
-async def get_services(household_id: VisibleHousehold, conn: ReadConn) -> list[ServiceOut]:
+@router.get(
+    "/households/{household_id}/services",
+    response_model=list[ServiceOut],
+    responses=PAGED_RESPONSE,
+)
+async def get_services(
+    household_id: VisibleHousehold, conn: ReadConn, pages: PageQuery
+) -> list[ServiceOut]:
     """A household's care services in number order."""
-    return [_service_out(s) for s in await list_services(conn, household_id)]
+    found = await list_services(conn, household_id, pages.window)
+    return [_service_out(s) for s in pages.answer(found)]
 
 
 @router.post(
@@ -160,27 +168,33 @@ async def create_referral(
     return _referral_out(referral)
 
 
-@router.get("/households/{household_id}/referrals", response_model=list[ReferralOut])
+@router.get(
+    "/households/{household_id}/referrals",
+    response_model=list[ReferralOut],
+    responses=PAGED_RESPONSE,
+)
 async def get_household_referrals(
-    household_id: VisibleHousehold, conn: ReadConn
+    household_id: VisibleHousehold, conn: ReadConn, pages: PageQuery
 ) -> list[ReferralOut]:
     """A household's referrals, the oldest due first."""
-    found = await list_referrals(conn, where=referrals.c.household_id == household_id)
-    return [_referral_out(r) for r in found]
+    found = await list_referrals(
+        conn, where=referrals.c.household_id == household_id, window=pages.window
+    )
+    return [_referral_out(r) for r in pages.answer(found)]
 
 
-@router.get("/referrals", response_model=list[ReferralOut])
+@router.get("/referrals", response_model=list[ReferralOut], responses=PAGED_RESPONSE)
 async def get_referrals(
     conn: ReadConn,
     user: CurrentUser,
+    pages: PageQuery,
     status_: Annotated[ReferralStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[ReferralOut]:
     """Referrals of the households the caller sees (`status=open`: the follow-up list)."""
     found = await list_referrals(
-        conn, where=in_scope(user, referrals.c.household_id), status=status_, limit=limit
+        conn, where=in_scope(user, referrals.c.household_id), status=status_, window=pages.window
     )
-    return [_referral_out(r) for r in found]
+    return [_referral_out(r) for r in pages.answer(found)]
 
 
 @router.post("/referrals/{referral_id}/follow-ups", response_model=ReferralOut)

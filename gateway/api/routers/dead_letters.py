@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from gateway.api.deps import ReadConn
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import AdminUser
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.store.dead_letters import recent_dead_letters
@@ -25,13 +26,13 @@ class DeadLetterOut(BaseModel):
     received_at: datetime
 
 
-@router.get("", response_model=list[DeadLetterOut])
+@router.get("", response_model=list[DeadLetterOut], responses=PAGED_RESPONSE)
 async def list_dead_letters(
     conn: ReadConn,
     user: AdminUser,
+    pages: PageQuery,
     reason: Annotated[str | None, Query(max_length=32, description="reason code")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
     """The most recent dead letters, newest first (admins: they name any household)."""
-    letters = await recent_dead_letters(conn, limit=limit, reason_code=reason)
-    return [DeadLetterOut.model_validate(d, from_attributes=True) for d in letters]
+    letters = await recent_dead_letters(conn, pages.window, reason_code=reason)
+    return [DeadLetterOut.model_validate(d, from_attributes=True) for d in pages.answer(letters)]

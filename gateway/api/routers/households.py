@@ -21,6 +21,7 @@ from gateway.api.household_out import (
     registry,
     summary,
 )
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import AdminUser, StaffUser, VisibleHousehold, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -32,13 +33,14 @@ from gateway.care.registry import (
     HouseholdHasRecords,
     changed_fields,
     delete_household,
-    find_households,
     future_dates,
+    page_households,
     registry_view,
     replace_household,
 )
 from gateway.models import DeviceKind, EvidenceValue
 from gateway.store.alerts import list_alerts
+from gateway.store.paging import Window
 from gateway.store.readings import DeviceRecord, device_states, list_devices
 from gateway.store.readings import install_device as store_device
 from gateway.store.tables import households
@@ -138,20 +140,22 @@ async def create_household(
     return HouseholdSummary.model_validate(summary(created, whole=False))
 
 
-@router.get("", response_model=list[HouseholdSummary])
+@router.get("", response_model=list[HouseholdSummary], responses=PAGED_RESPONSE)
 async def list_households(
     conn: ReadConn,
     user: CurrentUser,
+    pages: PageQuery,
     county: Filter = None,
     township: Filter = None,
     village: Filter = None,
     q: Annotated[str | None, Query(max_length=100, description="elder's name contains")] = None,
     active: Annotated[bool | None, Query(description="true: not left the programme")] = None,
 ) -> list[HouseholdSummary]:
-    """The households the caller may see; phone and citizen ID numbers masked."""
+    """The households the caller may see, by id, a page at a time; phone and citizen ID
+    numbers masked."""
     wanted = AreaFilter(county, township, village, q, active)
-    found = await find_households(conn, in_scope(user, households.c.id), wanted)
-    return [HouseholdSummary.model_validate(summary(h, whole=False)) for h in found]
+    found = await page_households(conn, in_scope(user, households.c.id), wanted, pages.window)
+    return [HouseholdSummary.model_validate(summary(h, whole=False)) for h in pages.answer(found)]
 
 
 @router.get("/{household_id}", response_model=HouseholdDetail)
@@ -175,10 +179,10 @@ async def get_household(
             )
         devices = await _devices_with_state(conn, household_id)
         active = await list_alerts(
-            conn, household_id=household_id, statuses=None, limit=1000, active_only=True
+            conn, household_id=household_id, window=Window(limit=1), active_only=True
         )
     return HouseholdDetail.model_validate(
-        {**registry(household, whole), "devices": devices, "active_alerts": len(active)}
+        {**registry(household, whole), "devices": devices, "active_alerts": active.total}
     )
 
 

@@ -23,7 +23,7 @@ from gateway.api.scope import VisibleHousehold, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
 from gateway.care.households import get_household
-from gateway.care.services import list_services
+from gateway.care.services import household_services
 from gateway.care.visit_export import (
     elder_infos,
     household_workbook,
@@ -84,7 +84,7 @@ async def household_xlsx(
     content = household_workbook(
         infos[household_id],
         await household_visits(conn, household_id),
-        await list_services(conn, household_id),
+        await household_services(conn, household_id),
         household.zone(context.zone),
         lang,
     )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, ReadConn, RowId
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import StaffUser, VisibleHousehold, in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -108,14 +109,12 @@ async def _visible(conn: ReadConn, user: Principal, visitor_id: int) -> Register
     return visitor
 
 
-@router.get("/visitors", response_model=list[VisitorOut])
-async def list_all(conn: ReadConn, user: StaffUser) -> list[VisitorOut]:
-    """The visitors the caller manages (phones masked)."""
-    return [
-        VisitorOut.model_validate(_out(v, whole=False))
-        for v in await list_visitors(conn)
-        if _manages(user, v)
-    ]
+@router.get("/visitors", response_model=list[VisitorOut], responses=PAGED_RESPONSE)
+async def list_all(conn: ReadConn, user: StaffUser, pages: PageQuery) -> list[VisitorOut]:
+    """The visitors the caller manages, by id (phones masked)."""
+    covering = None if user.role == "admin" else (user.township or "")
+    found = await list_visitors(conn, pages.window, covering=covering)
+    return [VisitorOut.model_validate(_out(v, whole=False)) for v in pages.answer(found)]
 
 
 @router.post("/visitors", status_code=status.HTTP_201_CREATED, response_model=VisitorOut)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, JsonValue
 
 from gateway.api.deps import MAX_ROW_ID, Context, CurrentUser, ReadConn, RowId
 from gateway.api.field_errors import invalid
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -93,18 +94,18 @@ async def create_visit(
     return visit_out(created)
 
 
-@router.get("/{household_id}/visits", response_model=list[VisitOut])
+@router.get("/{household_id}/visits", response_model=list[VisitOut], responses=PAGED_RESPONSE)
 async def get_visits(
     household_id: VisibleHousehold,
     conn: ReadConn,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    pages: PageQuery,
     before_id: Annotated[
         int | None, Query(ge=1, le=MAX_ROW_ID, description="the last visit of the previous page")
     ] = None,
 ) -> list[VisitOut]:
-    """A household's visits, newest first."""
-    records = await list_visits(conn, household_id, limit=limit, before_id=before_id)
-    return [visit_out(v) for v in records]
+    """A household's visits, newest first (`offset`, or `before_id`, pages on)."""
+    records = await list_visits(conn, household_id, pages.window, before_id=before_id)
+    return [visit_out(v) for v in pages.answer(records)]
 
 
 @router.get("/{household_id}/visits/{visit_id}", response_model=VisitOut)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.api.auth import Principal
 from gateway.api.deps import Context, CurrentUser, ReadConn, RowId
 from gateway.api.field_errors import invalid
+from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import StaffUser, can_see, visible_households
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
@@ -233,12 +234,12 @@ async def issue(body: WarningIn, context: Context, user: StaffUser) -> IssuedOut
     )
 
 
-@router.get("", response_model=list[WarningOut])
+@router.get("", response_model=list[WarningOut], responses=PAGED_RESPONSE)
 async def list_all(
     conn: ReadConn,
     user: CurrentUser,
+    pages: PageQuery,
     open_only: Annotated[bool, Query(alias="open", description="only warnings not closed")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[WarningOut]:
     """Warnings, newest first: an operator's township's, a visitor's with elders of theirs."""
     found = await list_warnings(
@@ -246,9 +247,9 @@ async def list_all(
         township=(user.township or "") if user.role == "operator" else None,
         households_in=visible_households(user) if user.role == "visitor" else None,
         open_only=open_only,
-        limit=limit,
+        window=pages.window,
     )
-    return [WarningOut.model_validate(_out(w)) for w in found]
+    return [WarningOut.model_validate(_out(w)) for w in pages.answer(found)]
 
 
 @router.get("/{warning_id}", response_model=WarningDetail)
