@@ -224,7 +224,10 @@ def test_every_paged_route_is_one_of_those_checked(gateway: Gateway):
 
 def test_every_list_route_is_paged(gateway: Gateway):
     """A GET route answering a JSON list pages it, or is named here with why it need not."""
-    whole: set[str] = set()  # none yet
+    whole = {
+        # The devices fitted in one home: a handful, which the dashboard shows all of.
+        "/api/households/{household_id}/devices",
+    }
     paths = create_api(gateway.api_context(TOKEN)).openapi()["paths"]
     unpaged = [
         path
