@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
 from gateway.store.tables import alert_events, alerts, notifications
+
+SEVERITY_ORDER: tuple[Severity, ...] = (
+    Severity.CRITICAL,
+    Severity.HIGH,
+    Severity.MEDIUM,
+    Severity.LOW,
+)
+AlertOrder = Literal["newest", "queue"]
+"""newest: the latest opened first; queue: critical first, then high, medium, low, and the
+longest waiting first within a severity (the order the control room works in)."""
+
+
+def severity_rank(column: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
+    """0 for critical … 3 for low (4 for anything unknown)."""
+    return sa.case({s.value: k for k, s in enumerate(SEVERITY_ORDER)}, value=column, else_=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +140,15 @@ async def list_alerts(
     active_only: bool = False,
     flagged_only: bool = False,
     within: sa.Select[tuple[str]] | None = None,
+    order: AlertOrder = "newest",
 ) -> list[AlertRecord]:
-    """Newest first; `within`: only alerts of these households (a subquery of ids)."""
-    query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
+    """Newest first, or in queue order; `within`: only alerts of these households (a subquery
+    of ids)."""
+    query = sa.select(alerts).limit(limit)
+    if order == "queue":
+        query = query.order_by(severity_rank(alerts.c.severity), alerts.c.opened_at, alerts.c.id)
+    else:
+        query = query.order_by(alerts.c.id.desc())
     if within is not None:
         query = query.where(alerts.c.household_id.in_(within))
     if statuses:

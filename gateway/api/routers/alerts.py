@@ -22,6 +22,7 @@ from gateway.care import audit
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
+    AlertOrder,
     AlertRecord,
     alert_history,
     alert_notifications,
@@ -137,8 +138,16 @@ async def get_alerts(
     ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    order: Annotated[
+        AlertOrder,
+        Query(
+            description="newest: latest first; queue: critical, high, medium, low, "
+            "the longest waiting first within each"
+        ),
+    ] = "newest",
 ) -> list[AlertOut]:
-    """Alerts, newest first; filter by status (repeatable), household, or active only."""
+    """Alerts, newest first or in queue order; filter by status (repeatable), household, or
+    active only."""
     records = await list_alerts(
         conn,
         statuses=alert_status,
@@ -148,6 +157,7 @@ async def get_alerts(
         active_only=active,
         flagged_only=flagged,
         within=visible_households(user),
+        order=order,
     )
     return [AlertOut.of(a) for a in records]
 
