@@ -48,6 +48,7 @@ NOT_ABOUT_ONE_HOUSEHOLD = {
     "/api/dead-letters",
     "/api/households",
     "/api/alerts",
+    "/api/overview",
     "/api/reports/response",
     "/api/warnings",
     "/api/referrals",
@@ -179,7 +180,14 @@ async def test_a_visitor_gets_404_for_another_visitors_elder_in_every_route(
     assert len(checked) >= 15, checked
 
     # The routes that name no household show none of H002's.
-    for path in ("/api/households", "/api/alerts", "/api/warnings", "/api/referrals"):
+    for path in (
+        "/api/households",
+        "/api/alerts",
+        "/api/alerts?order=queue",
+        "/api/overview",
+        "/api/warnings",
+        "/api/referrals",
+    ):
         listed = await client.get(path, headers=visitor)
         assert listed.status_code == 200
         assert "H002" not in listed.text

@@ -1,0 +1,270 @@
+"""The control room's overview: each household's status from its active alerts, in a few
+grouped queries (never one per household), counted and ordered by the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.models import Severity
+from gateway.store.alerts import SEVERITY_ORDER, severity_rank
+from gateway.store.tables import alerts, devices, escalations, households, notifications
+
+
+class HouseholdStatus(StrEnum):
+    """What the overview shows of a household, the first that applies in this order."""
+
+    ALERT = "alert"
+    CHECKIN = "checkin"
+    OFFLINE = "offline"
+    LOW_BATTERY = "low_battery"
+    WELL = "well"
+
+
+STATUS_ORDER: tuple[HouseholdStatus, ...] = tuple(HouseholdStatus)
+OFFLINE_RULE = "device_offline"
+LOW_BATTERY_RULE = "low_battery"
+CHECKIN_PURPOSE = "checkin"
+"""notifications.purpose of a check-in call to the elder (gateway.alerts.outbox.Purpose)."""
+RUNNING = "running"
+"""escalations.state while steps go on (gateway.alerts.escalation)."""
+
+# Written as a literal, not a bound parameter, so that SQLite and PostgreSQL use the partial
+# index uq_alerts_active (WHERE status != 'resolved'): a county keeps every resolved alert.
+_ACTIVE = alerts.c.status != sa.literal_column("'resolved'")
+
+
+def _in_checkin() -> sa.ColumnElement[bool]:
+    """The alert waits on a check-in call to the elder: its escalation is running and the
+    last step it ran was the call (or, none run yet, the call comes first)."""
+    last_step_was_call = sa.exists().where(
+        notifications.c.alert_id == alerts.c.id,
+        notifications.c.run == escalations.c.runs,
+        notifications.c.purpose == CHECKIN_PURPOSE,
+    )
+    call_comes_first = sa.and_(
+        escalations.c.runs == 0,
+        escalations.c.policy[("steps", 0, "checkin")].as_boolean().is_(True),
+    )
+    return sa.and_(escalations.c.state == RUNNING, sa.or_(last_step_was_call, call_comes_first))
+
+
+def _alert_kinds() -> sa.Subquery:
+    """Per household with active alerts: how many of each kind, the worst severity, and since
+    when the oldest alert (other than offline, battery and check-in) is open."""
+    kind = sa.case(
+        (alerts.c.rule_id == OFFLINE_RULE, "offline"),
+        (alerts.c.rule_id == LOW_BATTERY_RULE, "battery"),
+        (_in_checkin(), "checkin"),
+        else_="alert",
+    ).label("kind")
+    per_alert = (
+        sa.select(
+            alerts.c.household_id,
+            alerts.c.opened_at,
+            severity_rank(alerts.c.severity).label("rank"),
+            kind,
+        )
+        .select_from(alerts.outerjoin(escalations, escalations.c.alert_id == alerts.c.id))
+        .where(_ACTIVE)
+        .subquery("per_alert")
+    )
+
+    def count(of: str) -> sa.Label[Any]:
+        return sa.func.sum(sa.case((per_alert.c.kind == of, 1), else_=0)).label(f"n_{of}")
+
+    return (
+        sa.select(
+            per_alert.c.household_id,
+            count("alert"),
+            count("checkin"),
+            count("offline"),
+            count("battery"),
+            sa.func.count().label("n_active"),
+            sa.func.min(per_alert.c.rank).label("worst"),
+            sa.func.min(sa.case((per_alert.c.kind == "alert", per_alert.c.opened_at))).label(
+                "oldest_alert"
+            ),
+        )
+        .group_by(per_alert.c.household_id)
+        .subquery("kinds")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewFilter:
+    """What the overview asks for, on top of the caller's scope."""
+
+    township: str | None = None
+    village: str | None = None
+    q: str | None = None
+    """The elder's name contains it, or the household id begins with it."""
+    status: HouseholdStatus | None = None
+
+    def area_clause(self) -> sa.ColumnElement[bool]:
+        parts: list[sa.ColumnElement[bool]] = []
+        if self.township is not None:
+            parts.append(households.c.township == self.township)
+        if self.village is not None:
+            parts.append(households.c.village == self.village)
+        if self.q:
+            parts.append(
+                sa.or_(
+                    households.c.elder_name.contains(self.q, autoescape=True),
+                    households.c.id.startswith(self.q, autoescape=True),
+                )
+            )
+        return sa.and_(sa.true(), *parts)
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdTile:
+    """One household's line in the overview."""
+
+    id: str
+    elder_name: str
+    township: str
+    village: str
+    status: HouseholdStatus
+    worst_severity: Severity | None
+    active_alerts: int
+    devices: int
+    devices_offline: int
+    devices_low_battery: int
+    last_seen: datetime | None
+    risk: str
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    township: str
+    village: str
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    counts: dict[str, int]
+    """Per status and "total", for the area filter (status ignored)."""
+    areas: list[Area]
+    total: int
+    households: list[HouseholdTile] = field(default_factory=list)
+
+
+def _status(kinds: sa.Subquery) -> sa.ColumnElement[str]:
+    return sa.case(
+        (kinds.c.n_alert > 0, HouseholdStatus.ALERT.value),
+        (kinds.c.n_checkin > 0, HouseholdStatus.CHECKIN.value),
+        (kinds.c.n_offline > 0, HouseholdStatus.OFFLINE.value),
+        (kinds.c.n_battery > 0, HouseholdStatus.LOW_BATTERY.value),
+        else_=HouseholdStatus.WELL.value,
+    )
+
+
+async def overview(
+    conn: AsyncConnection,
+    scope: sa.ColumnElement[bool],
+    wanted: OverviewFilter,
+    *,
+    today: date,
+    limit: int,
+    offset: int,
+) -> Overview:
+    """The households within `scope` (a clause on households.id) still in the programme on
+    `today`: counts per status, the areas, and one page of tiles in the control room's order."""
+    in_programme = sa.and_(
+        scope, sa.or_(households.c.left_on.is_(None), households.c.left_on > today)
+    )
+    kinds = _alert_kinds()
+    status = _status(kinds).label("status")
+    joined = households.outerjoin(kinds, kinds.c.household_id == households.c.id)
+    where = sa.and_(in_programme, wanted.area_clause())
+
+    by_status = await conn.execute(
+        sa.select(status, sa.func.count()).select_from(joined).where(where).group_by(status)
+    )
+    counts = {s.value: 0 for s in STATUS_ORDER}
+    counts.update({str(s): int(n) for s, n in by_status})
+    counts["total"] = sum(counts[s.value] for s in STATUS_ORDER)
+
+    area_rows = await conn.execute(
+        sa.select(households.c.township, households.c.village, sa.func.count())
+        .where(in_programme)
+        .group_by(households.c.township, households.c.village)
+    )
+    # Sorted here: the databases' collations of Chinese names differ.
+    areas = sorted(
+        (Area(t, v, int(n)) for t, v, n in area_rows), key=lambda a: (a.township, a.village)
+    )
+
+    status_rank = sa.case(
+        {s.value: k for k, s in enumerate(STATUS_ORDER)}, value=status, else_=len(STATUS_ORDER)
+    )
+    is_alert = kinds.c.n_alert > 0
+    page_query = (
+        sa.select(
+            households.c.id,
+            households.c.elder_name,
+            households.c.township,
+            households.c.village,
+            households.c.risk,
+            status,
+            sa.func.coalesce(kinds.c.n_active, 0).label("n_active"),
+            kinds.c.worst,
+            sa.func.coalesce(kinds.c.n_offline, 0).label("n_offline"),
+            sa.func.coalesce(kinds.c.n_battery, 0).label("n_battery"),
+        )
+        .select_from(joined)
+        .where(where)
+        .order_by(
+            status_rank,
+            sa.case((is_alert, kinds.c.worst), else_=0),
+            sa.case((is_alert, kinds.c.oldest_alert)),
+            households.c.id,
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    if wanted.status is not None:
+        page_query = page_query.where(status == wanted.status.value)
+    page = (await conn.execute(page_query)).all()
+    fitted = await _devices_of(conn, [r.id for r in page])
+    tiles = [
+        HouseholdTile(
+            id=r.id,
+            elder_name=r.elder_name,
+            township=r.township,
+            village=r.village,
+            status=HouseholdStatus(r.status),
+            worst_severity=SEVERITY_ORDER[r.worst] if r.worst is not None else None,
+            active_alerts=int(r.n_active),
+            devices=fitted.get(r.id, (0, None))[0],
+            devices_offline=int(r.n_offline),
+            devices_low_battery=int(r.n_battery),
+            last_seen=fitted.get(r.id, (0, None))[1],
+            risk=r.risk,
+        )
+        for r in page
+    ]
+    total = counts["total"] if wanted.status is None else counts[wanted.status.value]
+    return Overview(counts=counts, areas=areas, total=total, households=tiles)
+
+
+async def _devices_of(
+    conn: AsyncConnection, household_ids: Sequence[str]
+) -> dict[str, tuple[int, datetime | None]]:
+    """Per household of the page: devices fitted and the latest time any was seen."""
+    if not household_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(devices.c.household_id, sa.func.count(), sa.func.max(devices.c.last_seen))
+        .where(devices.c.household_id.in_(household_ids))
+        .group_by(devices.c.household_id)
+    )
+    return {h: (int(n), seen) for h, n, seen in rows}
