@@ -28,6 +28,7 @@ from gateway.api.routers import (
     metrics,
     overview,
     reports,
+    series,
     situation,
     visit_exports,
     visitors,
@@ -84,6 +85,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
     routers = [
         health,
         households,
+        series,
         household_settings,
         away,
         situation,
