@@ -7,11 +7,10 @@ range is present, None where nothing was measured, so a chart shows gaps honestl
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,8 +36,6 @@ MAX_VITALS = 2000
 """Readings returned per vital sign at most (the latest)."""
 
 Point = tuple[datetime, float | None]
-Reading = tuple[str, float, datetime]
-"""(device id, value, ts) of one reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,35 +67,6 @@ class Window:
         ]
 
 
-def usage_per_bucket(
-    window: Window, rows: Iterable[Reading], before: Mapping[str, float]
-) -> list[float | None]:
-    """Per bucket, the sum of each device's increases between consecutive readings, counted
-    in the bucket of the later one. A decrease (a meter reset or replaced) counts nothing.
-    `rows` are in time order per device; `before`: each device's last total before the range."""
-    used: list[float | None] = [None] * window.size
-    last = dict(before)
-    for device, value, ts in rows:
-        previous = last.get(device)
-        last[device] = value
-        if previous is None:
-            continue
-        k = window.index(ts)
-        used[k] = (used[k] or 0.0) + max(value - previous, 0.0)
-    return used
-
-
-def mean_per_bucket(window: Window, rows: Iterable[Reading]) -> list[float | None]:
-    """Per bucket, the mean of the values reported in it (every device together)."""
-    sums = [0.0] * window.size
-    counts = [0] * window.size
-    for _, value, ts in rows:
-        k = window.index(ts)
-        sums[k] += value
-        counts[k] += 1
-    return [s / n if n else None for s, n in zip(sums, counts, strict=True)]
-
-
 @dataclass(frozen=True, slots=True)
 class HouseholdSeries:
     window: Window
@@ -108,71 +76,156 @@ class HouseholdSeries:
     vitals: dict[str, list[tuple[datetime, float]]]
 
 
+def _bucket(conn: AsyncConnection, window: Window) -> sa.ColumnElement[int]:
+    """The bucket (0, 1, …) a reading's ts falls in, computed by the database."""
+    if conn.dialect.name == "sqlite":
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; strftime('%s') is whole epoch seconds.
+        seconds = sa.cast(sa.func.strftime("%s", readings.c.ts), sa.Integer)
+    else:
+        seconds = sa.cast(sa.func.floor(sa.extract("epoch", readings.c.ts)), sa.BigInteger)
+    return (seconds - int(window.start.timestamp())) // window.bucket_s
+
+
 async def household_series(
     conn: AsyncConnection, household_id: str, window: Window
 ) -> HouseholdSeries:
-    """The household's charts over `window`, from its stored readings."""
-    in_window = sa.and_(
-        readings.c.household_id == household_id,
-        readings.c.ts >= window.start,
-        readings.c.ts < window.end,
-        readings.c.value_num.is_not(None),
+    """The household's charts over `window`, from its stored readings, bucketed by the
+    database (a week of minute readings is some 30,000 rows)."""
+    reporting = await _devices_by_metric(conn, household_id)
+
+    def of(metric: Metric) -> sa.ColumnElement[bool]:
+        # With the device named, each query reads its own range of uq_readings_key
+        # (household, device, metric, ts), not every reading of the household's week.
+        return sa.and_(
+            readings.c.household_id == household_id,
+            readings.c.device_id.in_(reporting.get(metric.value, [])),
+            readings.c.metric == metric.value,
+            readings.c.ts >= window.start,
+            readings.c.ts < window.end,
+            readings.c.value_num.is_not(None),
+        )
+
+    bucket = _bucket(conn, window).label("bucket")
+    power = await conn.execute(
+        sa.select(bucket, sa.func.avg(readings.c.value_num))
+        .where(of(Metric.POWER_W))
+        .group_by(bucket)
     )
-    by_metric: dict[str, list[Reading]] = defaultdict(list)
-    rows = await conn.execute(
-        sa.select(readings.c.metric, readings.c.device_id, readings.c.value_num, readings.c.ts)
-        .where(in_window, readings.c.metric.in_([*CUMULATIVE, Metric.POWER_W]))
-        .order_by(readings.c.metric, readings.c.device_id, readings.c.ts)
-    )
-    for metric, device, value, ts in rows:
-        by_metric[metric].append((device, value, ts))
-    totals = await _totals_before(conn, household_id, window.start)
-    vitals = {}
+    water, energy = [
+        await _usage(
+            conn,
+            window,
+            of(metric),
+            await _first_steps(conn, household_id, window, metric, reporting.get(metric.value, [])),
+        )
+        for metric in CUMULATIVE
+    ]
+    vitals: dict[str, list[tuple[datetime, float]]] = {}
     for metric in VITALS:
+        vitals[metric.value] = []
+        if metric.value not in reporting:
+            continue
         latest = await conn.execute(
             sa.select(readings.c.ts, readings.c.value_num)
-            .where(in_window, readings.c.metric == metric.value)
+            .where(of(metric))
             .order_by(readings.c.ts.desc())
             .limit(MAX_VITALS)
         )
         vitals[metric.value] = [(ts, value) for ts, value in reversed(latest.all())]
-    water, energy = (
-        usage_per_bucket(window, by_metric[m.value], totals.get(m.value, {})) for m in CUMULATIVE
-    )
     return HouseholdSeries(
         window=window,
         water_l=window.points(water, 3),
         energy_kwh=window.points(energy, 4),
-        power_w=window.points(mean_per_bucket(window, by_metric[Metric.POWER_W.value]), 1),
+        power_w=window.points(_per_bucket(window, power), 1),
         vitals=vitals,
     )
 
 
-async def _totals_before(
-    conn: AsyncConnection, household_id: str, start: datetime
-) -> dict[str, dict[str, float]]:
-    """Each meter's last total before `start`, per metric and device: the first reading of
-    the range counts from it. One indexed look-up per meter (a home has one or two)."""
-    meters = await conn.execute(
+async def _devices_by_metric(conn: AsyncConnection, household_id: str) -> dict[str, list[str]]:
+    """The household's devices that have reported each metric (ingest keeps `device_state`
+    in the transaction that stores the readings)."""
+    rows = await conn.execute(
         sa.select(device_state.c.metric, device_state.c.device_id).where(
             device_state.c.household_id == household_id,
-            device_state.c.metric.in_(CUMULATIVE),
+            device_state.c.metric.in_([*CUMULATIVE, Metric.POWER_W, *VITALS]),
         )
     )
-    found: dict[str, dict[str, float]] = defaultdict(dict)
-    for metric, device in meters.all():
-        value = await conn.scalar(
+    found: dict[str, list[str]] = {}
+    for metric, device in rows:
+        found.setdefault(metric, []).append(device)
+    return found
+
+
+def _per_bucket(window: Window, rows: Iterable[Any]) -> list[float | None]:
+    """(bucket, value) rows as a value per bucket of the window, None where none came."""
+    values: list[float | None] = [None] * window.size
+    for k, value in rows:
+        if 0 <= k < window.size:
+            values[k] = float(value)
+    return values
+
+
+async def _usage(
+    conn: AsyncConnection,
+    window: Window,
+    in_window: sa.ColumnElement[bool],
+    first_steps: Iterable[tuple[float, float, datetime]],
+) -> list[float | None]:
+    """Per bucket, the sum of each meter's increases between consecutive readings, counted in
+    the bucket of the later one. A decrease (the meter reset or replaced) counts nothing."""
+    previous = sa.func.lag(readings.c.value_num).over(
+        partition_by=readings.c.device_id, order_by=readings.c.ts
+    )
+    steps = (
+        sa.select(
+            _bucket(conn, window).label("bucket"),
+            readings.c.value_num.label("value"),
+            previous.label("previous"),
+        )
+        .where(in_window)
+        .subquery("steps")
+    )
+    rise = steps.c.value - steps.c.previous
+    rows = await conn.execute(
+        sa.select(steps.c.bucket, sa.func.sum(sa.case((rise > 0, rise), else_=0.0)))
+        .where(steps.c.previous.is_not(None))
+        .group_by(steps.c.bucket)
+    )
+    used = _per_bucket(window, rows)
+    # Each meter's first reading of the range counts from its last one before the range.
+    for before, first, at in first_steps:
+        k = window.index(at)
+        used[k] = (used[k] or 0.0) + max(first - before, 0.0)
+    return used
+
+
+async def _first_steps(
+    conn: AsyncConnection, household_id: str, window: Window, metric: Metric, meters: list[str]
+) -> list[tuple[float, float, datetime]]:
+    """Per meter: its last total before the range, and its first reading in it (value, ts).
+    Two indexed look-ups per meter (a home has one or two)."""
+    found = []
+    for device in meters:
+        of_meter = sa.and_(
+            readings.c.household_id == household_id,
+            readings.c.device_id == device,
+            readings.c.metric == metric.value,
+            readings.c.value_num.is_not(None),
+        )
+        before = await conn.scalar(
             sa.select(readings.c.value_num)
-            .where(
-                readings.c.household_id == household_id,
-                readings.c.device_id == device,
-                readings.c.metric == metric,
-                readings.c.ts < start,
-                readings.c.value_num.is_not(None),
-            )
+            .where(of_meter, readings.c.ts < window.start)
             .order_by(readings.c.ts.desc())
             .limit(1)
         )
-        if value is not None:
-            found[metric][device] = value
+        first = (
+            await conn.execute(
+                sa.select(readings.c.value_num, readings.c.ts)
+                .where(of_meter, readings.c.ts >= window.start, readings.c.ts < window.end)
+                .order_by(readings.c.ts)
+                .limit(1)
+            )
+        ).first()
+        if before is not None and first is not None:
+            found.append((before, first.value_num, first.ts))
     return found
