@@ -4,7 +4,7 @@ stored readings, every bucket present, meter resets skipped."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -154,3 +154,26 @@ async def test_a_household_without_readings_has_every_bucket_empty(
     assert len(empty["water_l"]) == 96
     assert all(v is None for name in ("water_l", "energy_kwh", "power_w") for _, v in empty[name])
     assert all(v == [] for v in empty["vitals"].values())
+
+
+async def test_vitals_are_the_latest_2000_of_each_sign(client: httpx.AsyncClient, gateway: Gateway):
+    # A monitor reporting every 30 s for most of the day: far more than a chart needs.
+    many = [
+        Reading(
+            "H001",
+            "hm-1",
+            DeviceKind.HEALTH_MONITOR,
+            Metric.HEART_RATE_BPM,
+            60 + k % 30,
+            None,
+            NOW - timedelta(seconds=30 * k),
+        )
+        for k in range(1, 2101)
+    ]
+    async with gateway.db.begin() as conn:
+        await insert_readings(conn, many, NOW)
+        await update_device_state(conn, many, NOW)
+    heart = (await series(client))["vitals"]["heart_rate_bpm"]
+    assert len(heart) == 2000
+    assert heart[-1][0] == "2026-11-30T04:06:30Z"
+    assert heart[0][0] == (NOW - timedelta(seconds=30 * 2000)).strftime("%Y-%m-%dT%H:%M:%SZ")
