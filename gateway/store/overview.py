@@ -63,36 +63,40 @@ def _alert_kinds() -> sa.Subquery:
         (alerts.c.rule_id == LOW_BATTERY_RULE, "battery"),
         (_in_checkin(), "checkin"),
         else_="alert",
-    ).label("kind")
-    per_alert = (
+    )
+    # Grouped by kind first: each alert's kind (a look-up in notifications) is worked out
+    # once; referred to by each count below, SQLite would repeat it for every reference.
+    per_kind = (
         sa.select(
             alerts.c.household_id,
-            alerts.c.opened_at,
-            severity_rank(alerts.c.severity).label("rank"),
-            kind,
+            kind.label("kind"),
+            sa.func.count().label("n"),
+            sa.func.min(severity_rank(alerts.c.severity)).label("rank"),
+            sa.func.min(alerts.c.opened_at).label("oldest"),
         )
         .select_from(alerts.outerjoin(escalations, escalations.c.alert_id == alerts.c.id))
         .where(_ACTIVE)
-        .subquery("per_alert")
+        .group_by(alerts.c.household_id, kind)
+        .subquery("per_kind")
     )
 
     def count(of: str) -> sa.Label[Any]:
-        return sa.func.sum(sa.case((per_alert.c.kind == of, 1), else_=0)).label(f"n_{of}")
+        return sa.func.sum(sa.case((per_kind.c.kind == of, per_kind.c.n), else_=0)).label(f"n_{of}")
 
     return (
         sa.select(
-            per_alert.c.household_id,
+            per_kind.c.household_id,
             count("alert"),
             count("checkin"),
             count("offline"),
             count("battery"),
-            sa.func.count().label("n_active"),
-            sa.func.min(per_alert.c.rank).label("worst"),
-            sa.func.min(sa.case((per_alert.c.kind == "alert", per_alert.c.opened_at))).label(
+            sa.func.sum(per_kind.c.n).label("n_active"),
+            sa.func.min(per_kind.c.rank).label("worst"),
+            sa.func.min(sa.case((per_kind.c.kind == "alert", per_kind.c.oldest))).label(
                 "oldest_alert"
             ),
         )
-        .group_by(per_alert.c.household_id)
+        .group_by(per_kind.c.household_id)
         .subquery("kinds")
     )
 
