@@ -35,6 +35,13 @@ CHECKIN_PURPOSE = "checkin"
 RUNNING = "running"
 """escalations.state while steps go on (gateway.alerts.escalation)."""
 
+_TILE_COLUMNS = (
+    households.c.id,
+    households.c.elder_name,
+    households.c.township,
+    households.c.village,
+    households.c.risk,
+)
 # Written as a literal, not a bound parameter, so that SQLite and PostgreSQL use the partial
 # index uq_alerts_active (WHERE status != 'resolved'): a county keeps every resolved alert.
 _ACTIVE = alerts.c.status != sa.literal_column("'resolved'")
@@ -187,15 +194,21 @@ async def overview(
     )
     kinds = _alert_kinds()
     status = _status(kinds).label("status")
-    joined = households.outerjoin(kinds, kinds.c.household_id == households.c.id)
+    unwell = households.join(kinds, kinds.c.household_id == households.c.id)
     where = sa.and_(in_programme, wanted.area_clause())
 
+    # Most households are well: those with alerts are counted (and ordered) from the few
+    # active alerts, the rest only counted, and paged by id.
+    everyone = await conn.scalar(sa.select(sa.func.count()).select_from(households).where(where))
     by_status = await conn.execute(
-        sa.select(status, sa.func.count()).select_from(joined).where(where).group_by(status)
+        sa.select(status, sa.func.count()).select_from(unwell).where(where).group_by(status)
     )
     counts = {s.value: 0 for s in STATUS_ORDER}
     counts.update({str(s): int(n) for s, n in by_status})
-    counts["total"] = sum(counts[s.value] for s in STATUS_ORDER)
+    counts["total"] = int(everyone or 0)
+    counts[HouseholdStatus.WELL.value] = counts["total"] - sum(
+        counts[s.value] for s in STATUS_ORDER if s is not HouseholdStatus.WELL
+    )
 
     area_rows = await conn.execute(
         sa.select(households.c.township, households.c.village, sa.func.count())
@@ -211,20 +224,16 @@ async def overview(
         {s.value: k for k, s in enumerate(STATUS_ORDER)}, value=status, else_=len(STATUS_ORDER)
     )
     is_alert = kinds.c.n_alert > 0
-    page_query = (
+    unwell_rows = (
         sa.select(
-            households.c.id,
-            households.c.elder_name,
-            households.c.township,
-            households.c.village,
-            households.c.risk,
+            *_TILE_COLUMNS,
             status,
-            sa.func.coalesce(kinds.c.n_active, 0).label("n_active"),
+            kinds.c.n_active,
             kinds.c.worst,
-            sa.func.coalesce(kinds.c.n_offline, 0).label("n_offline"),
-            sa.func.coalesce(kinds.c.n_battery, 0).label("n_battery"),
+            kinds.c.n_offline,
+            kinds.c.n_battery,
         )
-        .select_from(joined)
+        .select_from(unwell)
         .where(where)
         .order_by(
             status_rank,
@@ -232,12 +241,33 @@ async def overview(
             sa.case((is_alert, kinds.c.oldest_alert)),
             households.c.id,
         )
-        .limit(limit)
-        .offset(offset)
     )
-    if wanted.status is not None:
-        page_query = page_query.where(status == wanted.status.value)
-    page = (await conn.execute(page_query)).all()
+    well_rows = (
+        sa.select(
+            *_TILE_COLUMNS,
+            sa.literal(HouseholdStatus.WELL.value).label("status"),
+            sa.literal(0).label("n_active"),
+            sa.null().label("worst"),
+            sa.literal(0).label("n_offline"),
+            sa.literal(0).label("n_battery"),
+        )
+        .where(where, households.c.id.not_in(sa.select(alerts.c.household_id).where(_ACTIVE)))
+        .order_by(households.c.id)
+    )
+    page: list[sa.Row[Any]] = []
+    if wanted.status is None:
+        before_well = counts["total"] - counts[HouseholdStatus.WELL.value]
+        if offset < before_well:
+            page += (await conn.execute(unwell_rows.limit(limit).offset(offset))).all()
+        if len(page) < limit:
+            well_offset = max(offset - before_well, 0)
+            well_page = well_rows.limit(limit - len(page)).offset(well_offset)
+            page += (await conn.execute(well_page)).all()
+    elif wanted.status is HouseholdStatus.WELL:
+        page += (await conn.execute(well_rows.limit(limit).offset(offset))).all()
+    else:
+        chosen = unwell_rows.where(status == wanted.status.value).limit(limit).offset(offset)
+        page += (await conn.execute(chosen)).all()
     fitted = await _devices_of(conn, [r.id for r in page])
     tiles = [
         HouseholdTile(
