@@ -9,12 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Context, CurrentUser, ReadConn
-from gateway.api.scope import in_scope
+from gateway.api.scope import households_in_scope
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care.profile import Risk
 from gateway.models import Severity
 from gateway.store.overview import HouseholdStatus, OverviewFilter, overview
-from gateway.store.tables import households
 
 router = APIRouter(prefix="/api/overview", tags=["overview"], route_class=StrictJsonRoute)
 
@@ -77,7 +76,7 @@ async def get_overview(
     then check-in calls, offline devices, low batteries, then the well."""
     found = await overview(
         conn,
-        in_scope(user, households.c.id),
+        households_in_scope(user),
         OverviewFilter(township=township, village=village, q=q, status=status),
         today=context.clock.now().astimezone(context.zone).date(),
         limit=limit,
