@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
+from gateway.api.auth import Principal
+from gateway.api.scope import households_in_scope, in_scope
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.models import Finding, FindingAction, Severity
@@ -335,3 +337,24 @@ async def test_a_check_in_call_not_yet_made_counts_as_check_in(
         )
     tiles = {h["id"]: h["status"] for h in (await get(client))["households"]}
     assert tiles["H009"] == "alert"
+
+
+async def test_the_households_filter_keeps_the_same_scope_as_every_other_route(
+    gateway: Gateway,
+):
+    async def ids(clause: sa.ColumnElement[bool]) -> set[str]:
+        async with gateway.db.connect() as conn:
+            return set((await conn.scalars(sa.select(households.c.id).where(clause))).all())
+
+    for user in [
+        Principal("admin", "admin"),
+        Principal("河口", "operator", township="河口镇"),
+        Principal("白石", "operator", township="白石镇"),
+        Principal("nobody", "operator"),
+        Principal("赵磊", "visitor", phone="+8613900000000"),
+        Principal("李敏", "visitor", phone="+8613900000001"),
+        Principal("stranger", "visitor", phone="+8613999999999"),
+    ]:
+        mine = await ids(households_in_scope(user))
+        assert mine == await ids(in_scope(user, households.c.id)), user
+        assert mine or user.name in ("nobody", "stranger")
