@@ -4,7 +4,7 @@ grouped queries (never one per household), counted and ordered by the database."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -165,7 +165,8 @@ class Overview:
     """Per status and "total", for the area filter (status ignored)."""
     areas: list[Area]
     total: int
-    households: list[HouseholdTile] = field(default_factory=list)
+    """The households matching every filter, status included."""
+    households: list[HouseholdTile]
 
 
 def _status(kinds: sa.Subquery) -> sa.ColumnElement[str]:
@@ -187,21 +188,37 @@ async def overview(
     limit: int,
     offset: int,
 ) -> Overview:
-    """The households within `scope` (a clause on households.id) still in the programme on
-    `today`: counts per status, the areas, and one page of tiles in the control room's order."""
+    """The households within `scope` (a clause on the households table) still in the
+    programme on `today`: counts per status, the areas, and one page in the control room's
+    order."""
     in_programme = sa.and_(
         scope, sa.or_(households.c.left_on.is_(None), households.c.left_on > today)
     )
-    kinds = _alert_kinds()
-    status = _status(kinds).label("status")
-    unwell = households.join(kinds, kinds.c.household_id == households.c.id)
     where = sa.and_(in_programme, wanted.area_clause())
+    kinds = _alert_kinds()
+    counts = await _counts(conn, kinds, where)
+    page = await _page(conn, kinds, where, wanted.status, counts, limit, offset)
+    fitted = await _devices_of(conn, [r.id for r in page])
+    return Overview(
+        counts=counts,
+        areas=await _areas(conn, in_programme),
+        total=counts["total"] if wanted.status is None else counts[wanted.status.value],
+        households=[_tile(r, *fitted.get(r.id, (0, None))) for r in page],
+    )
 
-    # Most households are well: those with alerts are counted (and ordered) from the few
-    # active alerts, the rest only counted, and paged by id.
+
+async def _counts(
+    conn: AsyncConnection, kinds: sa.Subquery, where: sa.ColumnElement[bool]
+) -> dict[str, int]:
+    """Households per status and in all. Most are well: those with alerts are counted from
+    the few active alerts, the well ones are the rest."""
     everyone = await conn.scalar(sa.select(sa.func.count()).select_from(households).where(where))
+    status = _status(kinds)
     by_status = await conn.execute(
-        sa.select(status, sa.func.count()).select_from(unwell).where(where).group_by(status)
+        sa.select(status, sa.func.count())
+        .select_from(households.join(kinds, kinds.c.household_id == households.c.id))
+        .where(where)
+        .group_by(status)
     )
     counts = {s.value: 0 for s in STATUS_ORDER}
     counts.update({str(s): int(n) for s, n in by_status})
@@ -209,31 +226,65 @@ async def overview(
     counts[HouseholdStatus.WELL.value] = counts["total"] - sum(
         counts[s.value] for s in STATUS_ORDER if s is not HouseholdStatus.WELL
     )
+    return counts
 
-    area_rows = await conn.execute(
+
+async def _areas(conn: AsyncConnection, in_programme: sa.ColumnElement[bool]) -> list[Area]:
+    rows = await conn.execute(
         sa.select(households.c.township, households.c.village, sa.func.count())
         .where(in_programme)
         .group_by(households.c.township, households.c.village)
     )
     # Sorted here: the databases' collations of Chinese names differ.
-    areas = sorted(
-        (Area(t, v, int(n)) for t, v, n in area_rows), key=lambda a: (a.township, a.village)
-    )
+    return sorted((Area(t, v, int(n)) for t, v, n in rows), key=lambda a: (a.township, a.village))
 
+
+async def _page(
+    conn: AsyncConnection,
+    kinds: sa.Subquery,
+    where: sa.ColumnElement[bool],
+    wanted: HouseholdStatus | None,
+    counts: dict[str, int],
+    limit: int,
+    offset: int,
+) -> list[sa.Row[Any]]:
+    """One page in order: households with alerts (ordered by the database from the few
+    active alerts), then the well ones by id, so no page sorts the whole scope."""
+    well = HouseholdStatus.WELL
+    if wanted is well:
+        return list((await conn.execute(_well_rows(where).limit(limit).offset(offset))).all())
+    unwell = _unwell_rows(kinds, where)
+    if wanted is not None:
+        chosen = unwell.where(_status(kinds) == wanted.value).limit(limit).offset(offset)
+        return list((await conn.execute(chosen)).all())
+    before_well = counts["total"] - counts[well.value]
+    page: list[sa.Row[Any]] = []
+    if offset < before_well:
+        page += (await conn.execute(unwell.limit(limit).offset(offset))).all()
+    if len(page) < limit:
+        rest = _well_rows(where).limit(limit - len(page)).offset(max(offset - before_well, 0))
+        page += (await conn.execute(rest)).all()
+    return page
+
+
+def _unwell_rows(kinds: sa.Subquery, where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Households with active alerts: alert (worst severity, then oldest alert first),
+    check-in, offline, low battery; then by id."""
+    status = _status(kinds)
     status_rank = sa.case(
         {s.value: k for k, s in enumerate(STATUS_ORDER)}, value=status, else_=len(STATUS_ORDER)
     )
     is_alert = kinds.c.n_alert > 0
-    unwell_rows = (
+    return (
         sa.select(
             *_TILE_COLUMNS,
-            status,
+            status.label("status"),
             kinds.c.n_active,
             kinds.c.worst,
             kinds.c.n_offline,
             kinds.c.n_battery,
         )
-        .select_from(unwell)
+        .select_from(households.join(kinds, kinds.c.household_id == households.c.id))
         .where(where)
         .order_by(
             status_rank,
@@ -242,7 +293,11 @@ async def overview(
             households.c.id,
         )
     )
-    well_rows = (
+
+
+def _well_rows(where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Households without an active alert, by id (the primary key's order)."""
+    return (
         sa.select(
             *_TILE_COLUMNS,
             sa.literal(HouseholdStatus.WELL.value).label("status"),
@@ -254,40 +309,24 @@ async def overview(
         .where(where, households.c.id.not_in(sa.select(alerts.c.household_id).where(_ACTIVE)))
         .order_by(households.c.id)
     )
-    page: list[sa.Row[Any]] = []
-    if wanted.status is None:
-        before_well = counts["total"] - counts[HouseholdStatus.WELL.value]
-        if offset < before_well:
-            page += (await conn.execute(unwell_rows.limit(limit).offset(offset))).all()
-        if len(page) < limit:
-            well_offset = max(offset - before_well, 0)
-            well_page = well_rows.limit(limit - len(page)).offset(well_offset)
-            page += (await conn.execute(well_page)).all()
-    elif wanted.status is HouseholdStatus.WELL:
-        page += (await conn.execute(well_rows.limit(limit).offset(offset))).all()
-    else:
-        chosen = unwell_rows.where(status == wanted.status.value).limit(limit).offset(offset)
-        page += (await conn.execute(chosen)).all()
-    fitted = await _devices_of(conn, [r.id for r in page])
-    tiles = [
-        HouseholdTile(
-            id=r.id,
-            elder_name=r.elder_name,
-            township=r.township,
-            village=r.village,
-            status=HouseholdStatus(r.status),
-            worst_severity=SEVERITY_ORDER[r.worst] if r.worst is not None else None,
-            active_alerts=int(r.n_active),
-            devices=fitted.get(r.id, (0, None))[0],
-            devices_offline=int(r.n_offline),
-            devices_low_battery=int(r.n_battery),
-            last_seen=fitted.get(r.id, (0, None))[1],
-            risk=r.risk,
-        )
-        for r in page
-    ]
-    total = counts["total"] if wanted.status is None else counts[wanted.status.value]
-    return Overview(counts=counts, areas=areas, total=total, households=tiles)
+
+
+def _tile(row: sa.Row[Any], devices_fitted: int, last_seen: datetime | None) -> HouseholdTile:
+    known = row.worst is not None and row.worst < len(SEVERITY_ORDER)
+    return HouseholdTile(
+        id=row.id,
+        elder_name=row.elder_name,
+        township=row.township,
+        village=row.village,
+        status=HouseholdStatus(row.status),
+        worst_severity=SEVERITY_ORDER[row.worst] if known else None,
+        active_alerts=int(row.n_active),
+        devices=devices_fitted,
+        devices_offline=int(row.n_offline),
+        devices_low_battery=int(row.n_battery),
+        last_seen=last_seen,
+        risk=row.risk,
+    )
 
 
 async def _devices_of(
