@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
 from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import alert_events, alerts, notifications
+
+SEVERITY_ORDER: tuple[Severity, ...] = (
+    Severity.CRITICAL,
+    Severity.HIGH,
+    Severity.MEDIUM,
+    Severity.LOW,
+)
+AlertOrder = Literal["newest", "queue"]
+"""newest: the latest opened first; queue: critical first, then high, medium, low, and the
+longest waiting first within a severity (the order the control room works in)."""
+
+
+def severity_rank(column: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
+    """0 for critical … 3 for low (4 for anything unknown)."""
+    return sa.case({s.value: k for k, s in enumerate(SEVERITY_ORDER)}, value=column, else_=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +141,15 @@ async def list_alerts(
     active_only: bool = False,
     flagged_only: bool = False,
     within: sa.Select[tuple[str]] | None = None,
+    order: AlertOrder = "newest",
 ) -> Page[AlertRecord]:
-    """Newest first; `within`: only alerts of these households (a subquery of ids)."""
-    query = sa.select(alerts).order_by(alerts.c.id.desc())
+    """Newest first, or in queue order; `within`: only alerts of these households (a subquery
+    of ids)."""
+    query = sa.select(alerts)
+    if order == "queue":
+        query = query.order_by(severity_rank(alerts.c.severity), alerts.c.opened_at, alerts.c.id)
+    else:
+        query = query.order_by(alerts.c.id.desc())
     if within is not None:
         query = query.where(alerts.c.household_id.in_(within))
     if statuses:

@@ -74,6 +74,8 @@ households = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("risk IN ('normal', 'high')", name="risk"),
     sa.Index("ix_households_area", "county", "township", "village"),
+    # An operator's scope (township) and the overview's villages, read from the index alone.
+    sa.Index("ix_households_township_village", "township", "village", "left_on"),
 )
 
 contacts = sa.Table(

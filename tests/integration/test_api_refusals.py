@@ -274,6 +274,7 @@ async def test_ids_beyond_the_databases_integers_are_refused_not_failed(
         ("POST", "/api/households/{id}/away", {"until": "2026-12-01T18:00:00+08:00"}),
         ("DELETE", "/api/households/{id}/away/1", None),
         ("GET", "/api/households/{id}/activity", None),
+        ("GET", "/api/households/{id}/series", None),
     ],
 )
 async def test_household_ids_longer_than_stored_ones_are_refused(

@@ -23,6 +23,7 @@ from gateway.care import audit
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
+    AlertOrder,
     AlertRecord,
     alert_history,
     alert_notifications,
@@ -138,8 +139,16 @@ async def get_alerts(
         bool, Query(description="only alerts flagged for the control room, not yet resolved")
     ] = False,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    order: Annotated[
+        AlertOrder,
+        Query(
+            description="newest: latest first; queue: critical, high, medium, low, "
+            "the longest waiting first within each"
+        ),
+    ] = "newest",
 ) -> list[AlertOut]:
-    """Alerts, newest first; filter by status (repeatable), household, or active only."""
+    """Alerts, newest first or in queue order; filter by status (repeatable), household, or
+    active only."""
     records = await list_alerts(
         conn,
         statuses=alert_status,
@@ -149,6 +158,7 @@ async def get_alerts(
         active_only=active,
         flagged_only=flagged,
         within=visible_households(user),
+        order=order,
     )
     return [AlertOut.of(a) for a in pages.answer(records)]
 
