@@ -25,6 +25,7 @@ from gateway.api.routers import (
     household_settings,
     households,
     ledger,
+    live,
     metrics,
     reports,
     situation,
@@ -100,6 +101,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         webhooks,
         ack_links,
         warnings,
+        live,
     ]
     if options.metrics != "off":
         routers.append(metrics)
