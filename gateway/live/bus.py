@@ -66,15 +66,15 @@ class PostgresBus:
         deliver: Callable[[LiveEvent], None],
         *,
         channel: str = CHANNEL,
-        on_reconnect: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.deliver = deliver
         self.channel = channel
-        self.on_reconnect = on_reconnect
         self.origin = uuid.uuid4().hex[:12]
         """Payloads this process sent come back to it: it knows them by this."""
         self.listening = asyncio.Event()
+        self.listener_pid: int | None = None
+        """The server process of the LISTEN connection, while there is one."""
         self._outbox: deque[str] = deque()
         self._owe_resync = False
         self._wake = asyncio.Event()
@@ -148,11 +148,11 @@ class PostgresBus:
                 continue
             try:
                 await conn.add_listener(self.channel, self._heard)
+                self.listener_pid = conn.get_server_pid()
                 self.listening.set()
                 if not first:
                     log.info("live feed: listening again; subscribers refetch")
                     self.deliver(Resync("bus reconnected"))
-                    self.on_reconnect()
                 first = False
                 backoff = Backoff()
                 await self._watch(conn, stop)
@@ -160,6 +160,7 @@ class PostgresBus:
                 log.warning("live feed: LISTEN connection lost (%s)", exc)
             finally:
                 self.listening.clear()
+                self.listener_pid = None
                 await _close(conn)
 
     async def _watch(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:

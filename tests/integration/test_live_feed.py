@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.routers import live as live_route
 from gateway.app import Gateway
+from gateway.live.bus import PostgresBus
 from tests.integration.harness import HOUSEHOLD, Publisher, isolated_settings, register
 
 pytestmark = pytest.mark.mqtt
@@ -201,6 +203,30 @@ async def test_an_alert_change_committed_in_one_process_reaches_a_client_of_anot
                     reply = await client.post(f"/api/alerts/{alert_id}/ack", headers=ADMIN)
                     assert reply.status_code == 200, reply.text
                 await frame_where(near, alert_change("acknowledged"), within=2.0)
+    finally:
+        publisher.close()
+
+
+@pytest.mark.postgres
+async def test_after_the_listen_connection_is_lost_every_client_is_told_to_resync(
+    mqtt_url: str, postgres_url: str, unique_id: str
+):
+    publisher = Publisher(mqtt_url)
+    try:
+        async with serving(mqtt_url, postgres_url, unique_id) as gateway:
+            await register(gateway, HOUSEHOLD)
+            bus = gateway.live.bus
+            assert isinstance(bus, PostgresBus)
+            await asyncio.wait_for(bus.listening.wait(), 5)
+            lost = bus.listener_pid
+            async with signed_in(gateway) as ws:
+                async with gateway.db.connect() as conn:
+                    await conn.execute(sa.select(sa.func.pg_terminate_backend(lost)))
+                await frame_where(ws, lambda f: f["type"] == "resync", within=15.0)
+                assert bus.listener_pid not in (None, lost)
+                # Listening again: changes flow as before.
+                publisher.send(*smoke(unique_id))
+                await frame_where(ws, alert_change("opened", "critical"), within=2.0)
     finally:
         publisher.close()
 

@@ -12,6 +12,7 @@ import json
 import logging
 
 from fastapi import APIRouter, WebSocket
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketDisconnect
 
 from gateway.api.auth import Principal, authenticate
@@ -95,7 +96,12 @@ def _visibility(context: ApiContext, principal: Principal) -> VisibleLoader:
 async def _send_frames(websocket: WebSocket, subscriber: Subscriber) -> bool:
     """Send frames until the feed closes (True) or the client goes (False)."""
     while True:
-        frame = await subscriber.next_frame()
+        try:
+            frame = await subscriber.next_frame()
+        except SQLAlchemyError:
+            # The caller's scope could not be reloaded: the page reconnects and starts afresh.
+            log.exception("live feed: could not reload a subscriber's households")
+            return True
         if frame is None:
             return True
         try:
