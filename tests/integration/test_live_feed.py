@@ -231,12 +231,18 @@ async def test_after_the_listen_connection_is_lost_every_client_is_told_to_resyn
         publisher.close()
 
 
-async def test_shutdown_closes_the_feed_with_1012(mqtt_url: str, sqlite_url: str, unique_id: str):
+async def test_a_gateway_stopping_closes_its_feeds_with_1012(
+    mqtt_url: str, sqlite_url: str, unique_id: str
+):
+    loop = asyncio.get_running_loop()
     async with serving(mqtt_url, sqlite_url, unique_id) as gateway:
-        ws = await connect(ws_url(gateway))
-        await ws.send(json.dumps({"token": TOKEN}))
-        await asyncio.wait_for(ws.recv(), 5)
-        gateway.live.close_subscribers()
+        signed = await connect(ws_url(gateway))
+        await signed.send(json.dumps({"token": TOKEN}))
+        await asyncio.wait_for(signed.recv(), 5)
+        waiting = await connect(ws_url(gateway))  # not signed in yet
+        stopping = loop.time()
+    assert loop.time() - stopping < 5, "the open feeds held the gateway's shutdown up"
+    for ws in (signed, waiting):
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None
