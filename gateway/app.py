@@ -45,6 +45,7 @@ SAVE_INTERVAL_S = 300
 """How often the rules' activity logs are saved (and at an orderly stop): after a crash, up to
 this much activity is forgotten, so an inactivity alert may open this much early."""
 SHUTDOWN_GRACE_S = 15.0
+LIVE_FRAME_MAX_BYTES = 16 * 1024
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -348,6 +349,9 @@ class Gateway:
                         # personal data, instead of getting unfiltered handlers of their own.
                         log_config=None,
                         lifespan="off",
+                        # The live feed's only inbound frame is the token: anyone may open a
+                        # WebSocket, so nobody may make the gateway buffer megabytes first.
+                        ws_max_size=LIVE_FRAME_MAX_BYTES,
                     )
                 )
                 http_task = group.create_task(self.http.serve(sockets=[sock]), name="http")

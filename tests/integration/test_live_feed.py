@@ -109,6 +109,12 @@ async def test_a_missing_bad_or_late_token_is_closed_with_4401(
             assert closed.value.rcvd is not None
             assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "unauthorized")
         async with connect(ws_url(gateway)) as ws:
+            await ws.send(json.dumps({"token": "x" * 1024 * 1024}))  # refused unread
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # message too big
+        async with connect(ws_url(gateway)) as ws:
             await ws.send(json.dumps({"token": TOKEN}))
             hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert hello == {"type": "hello", "name": "admin", "role": "admin", "township": None}
