@@ -43,16 +43,17 @@ async def live_feed(websocket: WebSocket) -> None:
     if live is None or live.hub.closed:
         await _close(websocket, SERVICE_RESTART, "service restart")
         return
-    await websocket.send_json(
-        {
-            "type": "hello",
-            "name": principal.name,
-            "role": principal.role,
-            "township": principal.township,
-        }
-    )
     reload_visible = _visibility(context, principal)
+    # Subscribed before the hello: what commits while the page fetches after it is heard too.
     with live.subscribe(await reload_visible(), reload_visible) as subscriber:
+        await websocket.send_json(
+            {
+                "type": "hello",
+                "name": principal.name,
+                "role": principal.role,
+                "township": principal.township,
+            }
+        )
         sending = asyncio.create_task(_send_frames(websocket, subscriber))
         hearing = asyncio.create_task(_until_disconnected(websocket))
         try:
