@@ -148,6 +148,9 @@ async def test_a_smoke_alarm_arrives_opened_within_1s_and_its_acknowledgement_fo
                     {"kind": "power_meter", "power_w": 850.0},
                 )
                 await frame_where(ws, lambda f: "H001" in f.get("households", ()), within=1.0)
+                metrics = (await client.get("/metrics")).text
+                assert "iot_gateway_live_clients 1.0" in metrics
+                assert 'iot_gateway_live_events_total{kind="alerts"}' in metrics
     finally:
         publisher.close()
 
