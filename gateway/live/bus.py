@@ -77,6 +77,8 @@ class PostgresBus:
         """The server process of the LISTEN connection, while there is one."""
         self._outbox: deque[str] = deque()
         self._owe_resync = False
+        self._dropped = 0
+        """How many times the outbox was dropped (a send in flight then forgets nothing)."""
         self._wake = asyncio.Event()
 
     def publish(self, event: LiveEvent) -> None:
@@ -85,8 +87,7 @@ class PostgresBus:
         if len(self._outbox) + len(payloads) > OUTBOX_LIMIT:
             # The database has not taken our notifications for a while: the others will
             # refetch everything once it does.
-            self._outbox.clear()
-            self._owe_resync = True
+            self._drop_outbox()
         else:
             self._outbox.extend(payloads)
         self._wake.set()
@@ -113,8 +114,7 @@ class PostgresBus:
             except (SQLAlchemyError, OSError) as exc:
                 if not is_transient(exc):
                     log.exception("live feed: NOTIFY refused; the others will refetch")
-                    self._outbox.clear()
-                    self._owe_resync = True
+                    self._drop_outbox()
                     continue
                 if stop.is_set():
                     log.warning(
@@ -124,15 +124,22 @@ class PostgresBus:
                 log.warning("live feed: NOTIFY failed (%s); retry in %.1f s", exc, backoff.delay)
                 await _first(backoff.wait(), stop.wait())
 
+    def _drop_outbox(self) -> None:
+        self._outbox.clear()
+        self._owe_resync = True
+        self._dropped += 1
+
     async def _send_waiting(self) -> None:
-        payloads = list(self._outbox)
-        if self._owe_resync:
-            payloads.insert(0, next(encode(Resync("notifications lost"), self.origin)))
+        owed, dropped = self._owe_resync, self._dropped
+        waiting = list(self._outbox)
+        resync = [next(encode(Resync("notifications lost"), self.origin))] if owed else []
         notify = sa.select(sa.func.pg_notify(self.channel, sa.bindparam("payload")))
         async with self.engine.begin() as conn:
-            await conn.execute(notify, [{"payload": p} for p in payloads])
+            await conn.execute(notify, [{"payload": p} for p in resync + waiting])
+        if dropped != self._dropped:
+            return  # dropped meanwhile: a resync is owed, and goes next
         # Only what was sent is forgotten; publish() may have added more meanwhile.
-        for _ in range(len(payloads) - (1 if self._owe_resync else 0)):
+        for _ in waiting:
             self._outbox.popleft()
         self._owe_resync = False
 

@@ -20,6 +20,11 @@ from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.api.routers import live as live_route
 from gateway.app import Gateway
 from gateway.live.bus import PostgresBus
+from gateway.live.events import Changed
+from gateway.live.feed import LiveFeed
+from gateway.live.hub import Visible
+from gateway.observability import GatewayMetrics
+from gateway.store.database import create_engine
 from tests.integration.harness import HOUSEHOLD, Publisher, isolated_settings, register
 
 pytestmark = pytest.mark.mqtt
@@ -238,6 +243,38 @@ async def test_after_the_listen_connection_is_lost_every_client_is_told_to_resyn
                 await frame_where(ws, alert_change("opened", "critical"), within=2.0)
     finally:
         publisher.close()
+
+
+@pytest.mark.postgres
+async def test_a_change_too_large_for_one_notification_arrives_whole_in_another_process(
+    postgres_url: str,
+):
+    engines = [create_engine(postgres_url) for _ in range(2)]
+    feeds = [LiveFeed(engine, GatewayMetrics()) for engine in engines]
+    tasks = [asyncio.create_task(feed.run()) for feed in feeds]
+    try:
+        for feed in feeds:
+            assert isinstance(feed.bus, PostgresBus)
+            await asyncio.wait_for(feed.bus.listening.wait(), 5)
+
+        async def everything() -> Visible:
+            return None
+
+        with feeds[1].subscribe(None, everything) as far:
+            households = frozenset(f"户{n:05}" for n in range(3000))  # ~30 KB of ids
+            feeds[0].publish(Changed(households=households))
+            heard: set[str] = set()
+            while heard != households:
+                frame = await asyncio.wait_for(far.next_frame(), 5)
+                assert frame is not None
+                assert frame["type"] == "changes"
+                heard.update(frame["households"])
+    finally:
+        for feed in feeds:
+            feed.stop()
+        await asyncio.gather(*tasks)
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_a_gateway_stopping_closes_its_feeds_with_1012(
