@@ -60,8 +60,10 @@ class Subscriber:
         if isinstance(event, Resync):
             self.resync()
             return
+        if self.visible is not None:
+            self._recheck |= event.registry
         if self._resync:
-            return  # everything is refetched anyway
+            return  # everything is refetched anyway (the scope reloaded first)
         for alert in event.alerts:
             if self.sees(alert.household_id):
                 # One entry per alert and kind of change, with the latest status.
@@ -70,8 +72,6 @@ class Subscriber:
                 self._alerts[key] = alert
         self._households.update(h for h in event.households if self.sees(h))
         self._warnings.update(w for w, h in event.warnings if self.sees(h))
-        if self.visible is not None:
-            self._recheck |= event.registry
         if self._pending_count() > self.limit:
             self.resync()
             return
@@ -99,7 +99,7 @@ class Subscriber:
                 await asyncio.sleep(delay)  # more may be merged meanwhile
                 if self.closed:
                     return None
-            if self._recheck and not self._resync:
+            if self._recheck:
                 await self._reload_scope()
             self._wake.clear()
             frame = self._take()
@@ -112,7 +112,8 @@ class Subscriber:
         of the changed households that are now visible."""
         changed, self._recheck = self._recheck, set()
         self.visible = await self.reload_visible()
-        self._households.update(h for h in changed if self.sees(h))
+        if not self._resync:
+            self._households.update(h for h in changed if self.sees(h))
 
     def _take(self) -> Frame | None:
         if self._resync:

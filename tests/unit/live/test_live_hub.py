@@ -96,6 +96,21 @@ async def test_a_registry_change_reloads_the_scope_before_the_next_frame():
         assert [a["id"] for a in frame["alerts"]] == [5]
 
 
+async def test_a_registry_change_while_a_resync_is_pending_still_reloads_the_scope():
+    scope = {"H001"}
+
+    async def reload() -> Visible:
+        return frozenset(scope)
+
+    hub = LiveHub(interval_s=0)
+    with hub.subscribe(frozenset(scope), reload) as subscriber:
+        hub.deliver(Resync("bus reconnected"))
+        scope.add("H002")
+        hub.deliver(Changed(households=frozenset({"H002"}), registry=frozenset({"H002"})))
+        assert await asyncio.wait_for(subscriber.next_frame(), 1) == {"type": "resync"}
+        assert subscriber.visible == frozenset({"H001", "H002"})
+
+
 async def test_a_subscriber_that_falls_behind_gets_a_resync_not_a_backlog():
     hub = LiveHub(interval_s=0, limit=100)
     with hub.subscribe(None, everything) as subscriber:
