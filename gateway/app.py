@@ -30,6 +30,7 @@ from gateway.config import Settings
 from gateway.detector import Detector
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
+from gateway.live.feed import LiveFeed
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.rules.catalogue import load_rules_config
@@ -44,6 +45,7 @@ SAVE_INTERVAL_S = 300
 """How often the rules' activity logs are saved (and at an orderly stop): after a crash, up to
 this much activity is forgotten, so an inactivity alert may open this much early."""
 SHUTDOWN_GRACE_S = 15.0
+LIVE_FRAME_MAX_BYTES = 16 * 1024
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -257,6 +259,7 @@ class Gateway:
             self.core.sources.subscriptions(settings.mqtt.shared_group),
             self.clock,
         )
+        self.live = LiveFeed(self.db, self.metrics)
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
 
@@ -277,7 +280,7 @@ class Gateway:
             admin_token=admin_token,
             broker_status=self.broker_status,
             device_installed=self.core.device_installed,
-            household_changed=self.core.household_changed,
+            household_changed=self._household_changed,
             routine_summary=self.detector.routine_summary,
             rules_defaults=self.detector.rules_config,
             zone=ZoneInfo(self.settings.timezone),
@@ -291,7 +294,12 @@ class Gateway:
             ),
             public_url=self.settings.public_url,
             send_now=self.dispatcher.submit,
+            live=self.live,
         )
+
+    async def _household_changed(self, household_id: str) -> None:
+        await self.core.household_changed(household_id)
+        self.live.registry_changed(household_id)
 
     def broker_status(self) -> BrokerStatus:
         return BrokerStatus(self.ingest.connected.is_set(), self.settings.mqtt.display_url())
@@ -320,6 +328,7 @@ class Gateway:
         async with self.ingest, asyncio.TaskGroup() as group:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
+            live = group.create_task(self.live.run(), name="live")
             http_task: asyncio.Task[None] | None = None
             if sock is not None and admin_token is not None:
                 self.http_port = sock.getsockname()[1]
@@ -340,6 +349,9 @@ class Gateway:
                         # personal data, instead of getting unfiltered handlers of their own.
                         log_config=None,
                         lifespan="off",
+                        # The live feed's only inbound frame is the token: anyone may open a
+                        # WebSocket, so nobody may make the gateway buffer megabytes first.
+                        ws_max_size=LIVE_FRAME_MAX_BYTES,
                     )
                 )
                 http_task = group.create_task(self.http.serve(sockets=[sock]), name="http")
@@ -351,6 +363,7 @@ class Gateway:
             self.detector.stop()
             await self.detector.idle()  # a tick in progress finishes first
             # An orderly stop: no task is cancelled in the middle of a database call.
+            self.live.close_subscribers()  # WebSockets close with 1012; pages reconnect
             if self.http is not None and http_task is not None:
                 self.http.should_exit = True
                 await http_task
@@ -364,6 +377,8 @@ class Gateway:
             await self.detector.save_state()
             await self.dispatcher.stop()
             deliver.cancel()
+            self.live.stop()  # after the last batch: its changes still reach other processes
+            await live
 
     async def close(self) -> None:
         await self.core.close()

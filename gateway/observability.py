@@ -96,6 +96,16 @@ class GatewayMetrics:
             "Households whose rule state (activity log) was saved",
             registry=r,
         )
+        self.live_clients = Gauge(
+            "iot_gateway_live_clients", "Live feed connections (WebSockets) open", registry=r
+        )
+        self.live_events = Counter(
+            "iot_gateway_live_events",
+            "Changes published to the live feed by this process: alert changes, households, "
+            "warnings, and resyncs",
+            ["kind"],
+            registry=r,
+        )
 
         self.job_start_delay = Histogram(
             "iot_gateway_job_start_delay_seconds",

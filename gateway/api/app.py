@@ -27,6 +27,7 @@ from gateway.api.routers import (
     household_settings,
     households,
     ledger,
+    live,
     me,
     metrics,
     overview,
@@ -108,6 +109,7 @@ def create_api(context: ApiContext, options: ApiOptions | None = None) -> FastAP
         ack_links,
         warnings,
         me,
+        live,
     ]
     if options.metrics != "off":
         routers.append(metrics)

@@ -14,6 +14,7 @@ from gateway.alerts.policy import Step
 from gateway.alerts.responses import Responses
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock
+from gateway.live.feed import LiveFeed
 from gateway.models import Severity
 from gateway.observability import GatewayMetrics
 from gateway.rules.catalogue import RulesConfig
@@ -59,3 +60,5 @@ class ApiContext:
     send_now: Callable[[Iterable[int]], None] = lambda ids: None
     """Hands committed notifications (`gateway.alerts.outbox.queue_message`) to the dispatcher
     at once; without it they go at its next sweep."""
+    live: LiveFeed | None = None
+    """The live feed's subscribers (GET /api/live); None: the feed is off (closed with 1012)."""

@@ -25,6 +25,7 @@ from gateway.care.phones import normalise_phone
 from gateway.care.warning_replies import Mark
 from gateway.care.warning_texts import ElderLine, Kind, Level, language_of, warning_messages
 from gateway.store.care_tables import warning_checks, warnings
+from gateway.store.changes import note_warning
 from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import contacts, households
 
@@ -337,7 +338,10 @@ async def mark(
         )
         .values(**values)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    note_warning(conn, warning_id, household_id)
+    return True
 
 
 async def close_warning(conn: AsyncConnection, warning_id: int, now: datetime) -> bool:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
+from gateway.store.changes import note_alert
 from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import alert_events, alerts, notifications
 
@@ -89,6 +90,7 @@ async def update_alert(conn: AsyncConnection, alert_id: int, **values: Any) -> N
     if isinstance(values.get("status"), AlertStatus):
         values["status"] = values["status"].value
     await conn.execute(sa.update(alerts).where(alerts.c.id == alert_id).values(**values))
+    note_alert(conn, alert_id, "updated")
 
 
 async def add_event(
@@ -108,6 +110,7 @@ async def add_event(
             detail=detail[:1000] if detail else None,
         )
     )
+    note_alert(conn, alert_id, event)
 
 
 async def find_active(

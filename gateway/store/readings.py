@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.devices.catalogue import CATALOGUE, ValueType
 from gateway.models import DeviceKind, Metric, Reading, ReadingValue
+from gateway.store.changes import note_households
 from gateway.store.dialect import upsert
 from gateway.store.tables import device_state, devices, readings
 
@@ -105,6 +106,7 @@ async def update_device_state(
         where=stmt.excluded.ts >= device_state.c.ts,
     )
     await conn.execute(stmt, rows)
+    note_households(conn, {household_id for household_id, _, _ in latest})
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,7 @@ async def register_device(
         set_={"kind": sa.func.coalesce(devices.c.kind, stmt.excluded.kind)},
     )
     await conn.execute(stmt)
+    note_households(conn, (household_id,))
 
 
 async def count_unconfirmed_devices(conn: AsyncConnection, household_id: str) -> int:
@@ -214,6 +217,7 @@ async def install_device(
         },
     )
     await conn.execute(stmt)
+    note_households(conn, (household_id,))
     device = await get_device(conn, household_id, device_id)
     assert device is not None
     return device

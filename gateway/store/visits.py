@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store.changes import note_households
 from gateway.store.dialect import upsert
 from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import households, visits
@@ -39,6 +40,7 @@ async def add_visit(
 ) -> int | None:
     """File a visit, numbered the n-th of its household; None when the alert already has its
     visit (one per alert)."""
+    note_households(conn, (household_id,))
     values = {
         "household_id": household_id,
         "alert_id": alert_id,

@@ -7,7 +7,7 @@ test fails until someone says how to reach another household's records through i
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.routing import APIWebSocketRoute
 
 from gateway.api.app import create_api
 from gateway.app import Gateway
@@ -129,6 +130,12 @@ async def other_households_records(gateway: Gateway) -> dict[str, str]:
     }
 
 
+WEBSOCKETS_CHECKED_ELSEWHERE = {
+    # OpenAPI lists no WebSocket: each is named here with the test that checks its scope.
+    "/api/live": "test_live_feed.py::test_a_visitor_hears_of_their_elders_only",
+}
+
+
 @pytest.fixture
 async def gateway(database_url: str, unique_id: str) -> AsyncIterator[Gateway]:
     async with offline_gateway(database_url, unique_id, clock=ManualClock(T0)) as gw:
@@ -213,3 +220,20 @@ async def test_a_visitor_gets_404_for_another_visitors_elder_in_every_route(
             sa.select(alerts.c.status).where(alerts.c.id == int(records["alert_id"]))
         )
     assert status == "open"
+
+
+def websocket_paths(routes: Sequence[Any], prefix: str = "") -> set[str]:
+    """The paths of the WebSocket routes among `routes`, included routers' too."""
+    found: set[str] = set()
+    for route in routes:
+        if isinstance(route, APIWebSocketRoute):
+            found.add(prefix + route.path)
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found |= websocket_paths(included.routes, prefix + route.include_context.prefix)
+    return found
+
+
+async def test_every_websocket_route_has_its_scope_checked(gateway: Gateway):
+    sockets = websocket_paths(create_api(gateway.api_context(TOKEN)).routes)
+    assert sockets == set(WEBSOCKETS_CHECKED_ELSEWHERE)

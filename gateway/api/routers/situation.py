@@ -17,6 +17,7 @@ from gateway.api.deps import Context, CurrentUser
 from gateway.api.scope import VisibleHousehold
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
+from gateway.store.changes import note_households
 from gateway.store.tables import households
 
 router = APIRouter(prefix="/api/households", tags=["households"], route_class=StrictJsonRoute)
@@ -50,6 +51,7 @@ async def record_situation_change(
             .where(households.c.id == household_id)
             .values(situation_changed_at=now, updated_at=now)
         )
+        note_households(conn, (household_id,))
         await audit.record(
             conn,
             user.actor,
