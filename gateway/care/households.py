@@ -341,6 +341,26 @@ async def get_household(conn: AsyncConnection, household_id: str) -> Household |
     return found[0] if found else None
 
 
+@dataclass(frozen=True, slots=True)
+class ElderLabel:
+    """How a list names a household: the elder and their village (no numbers)."""
+
+    elder_name: str
+    village: str
+
+
+async def elder_labels(conn: AsyncConnection, ids: set[str]) -> dict[str, ElderLabel]:
+    """The label of each of these households that exists."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(households.c.id, households.c.elder_name, households.c.village).where(
+            households.c.id.in_(sorted(ids))
+        )
+    )
+    return {hid: ElderLabel(name, village) for hid, name, village in rows}
+
+
 async def household_zones(conn: AsyncConnection) -> list[tuple[str, str | None]]:
     """Every household's id and time zone (None: the gateway's default)."""
     rows = await conn.execute(sa.select(households.c.id, households.c.timezone))

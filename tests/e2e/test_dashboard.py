@@ -81,7 +81,7 @@ def test_smoke_alarm_appears_live_then_acknowledged_with_its_trail(
 
     page.click("nav >> text=告警队列")
     alert = page.locator("[data-rule=smoke_alarm]")
-    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("张桂兰 · 某村 · H001")
     alert.locator("[data-action=ack]").click()
     expect(alert).to_have_attribute("data-status", "acknowledged")
     expect(alert).to_contain_text("admin 已确认")

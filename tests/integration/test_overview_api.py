@@ -284,6 +284,8 @@ async def test_the_alert_queue_puts_the_most_severe_and_longest_waiting_first(
         "/api/alerts", params={"active": "true", "order": "queue", "limit": 3}, headers=ADMIN
     )
     assert [a["household_id"] for a in page.json()] == ["H010", "H001", "H008"]
+    # Each alert names its elder and village, for the queue to say whose home it is.
+    assert (page.json()[0]["elder_name"], page.json()[0]["village"]) == ("徐秀兰", "柳树村")
     bad = await client.get("/api/alerts", params={"order": "oldest"}, headers=ADMIN)
     assert bad.status_code == 422
 

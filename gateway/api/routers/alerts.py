@@ -20,6 +20,7 @@ from gateway.api.paging import PAGED_RESPONSE, PageQuery
 from gateway.api.scope import VisibleAlert, visible_households
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.care import audit
+from gateway.care.households import ElderLabel, elder_labels
 from gateway.models import AlertStatus, EvidenceValue, Severity
 from gateway.privacy import mask_phone
 from gateway.store.alerts import (
@@ -60,10 +61,17 @@ class AlertOut(BaseModel):
         "no message could be delivered (undeliverable) or nobody is on file (no_recipient)"
     )
     flag_reason: str | None
+    elder_name: str | None = Field(
+        default=None, description="the household's elder (lists only; null: not registered)"
+    )
+    village: str | None = Field(default=None, description="the household's village (lists only)")
 
     @classmethod
-    def of(cls, alert: AlertRecord) -> AlertOut:
-        return cls.model_validate(alert, from_attributes=True)
+    def of(cls, alert: AlertRecord, label: ElderLabel | None = None) -> AlertOut:
+        out = cls.model_validate(alert, from_attributes=True)
+        if label is not None:
+            out.elder_name, out.village = label.elder_name, label.village
+        return out
 
 
 class AlertEventOut(BaseModel):
@@ -160,7 +168,9 @@ async def get_alerts(
         within=visible_households(user),
         order=order,
     )
-    return [AlertOut.of(a) for a in pages.answer(records)]
+    found = pages.answer(records)
+    labels = await elder_labels(conn, {a.household_id for a in found})
+    return [AlertOut.of(a, labels.get(a.household_id)) for a in found]
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
