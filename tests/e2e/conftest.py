@@ -38,15 +38,17 @@ def chromium_path() -> str | None:
     return os.environ.get("GATEWAY_TEST_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is started, and pytest-asyncio cannot run the other modules' async tests beside it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright: Playwright) -> Iterator[Browser | None]:
-    """One browser for the session (None when there is no chromium to run)."""
+    """One browser for the module (None when there is no chromium to run)."""
     executable = chromium_path()
     if executable is None:
         yield None
