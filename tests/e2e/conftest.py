@@ -8,7 +8,6 @@ var/test-artefacts/e2e) for a person to look at after a run, failed or not.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,25 +16,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
+from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.integration.harness import HOUSEHOLD
 from tests.integration.test_service import TOKEN, Service
 
 ARTEFACTS = Path(os.environ.get("GATEWAY_TEST_ARTEFACTS", "var/test-artefacts")) / "e2e"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # The chime for a critical alert plays without a click on the page first.
-    "--autoplay-policy=no-user-gesture-required",
-]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def chromium_path() -> str | None:
-    return os.environ.get("GATEWAY_TEST_CHROMIUM") or shutil.which("chromium")
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
