@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.live.events import LiveEvent, Resync
+from gateway.live.waits import first_of
 from gateway.live.wire import BadPayload, decode, encode
 from gateway.store.retry import Backoff, is_transient
 
@@ -105,7 +106,7 @@ class PostgresBus:
             if not self._outbox and not self._owe_resync:
                 if stop.is_set():
                     return
-                await _first(self._wake.wait(), stop.wait())
+                await first_of(self._wake.wait(), stop.wait())
                 self._wake.clear()
                 continue
             try:
@@ -122,7 +123,7 @@ class PostgresBus:
                     )
                     return
                 log.warning("live feed: NOTIFY failed (%s); retry in %.1f s", exc, backoff.delay)
-                await _first(backoff.wait(), stop.wait())
+                await first_of(backoff.wait(), stop.wait())
 
     def _drop_outbox(self) -> None:
         self._outbox.clear()
@@ -151,7 +152,7 @@ class PostgresBus:
                 conn = await asyncpg.connect(asyncpg_dsn(self.engine), timeout=CONNECT_TIMEOUT_S)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("live feed: cannot LISTEN (%s); retrying in %.1f s", exc, backoff.delay)
-                await _first(backoff.wait(), stop.wait())
+                await first_of(backoff.wait(), stop.wait())
                 continue
             try:
                 await conn.add_listener(self.channel, self._heard)
@@ -175,7 +176,7 @@ class PostgresBus:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         while not stop.is_set():
-            await _first(stop.wait(), lost.wait(), asyncio.sleep(PING_INTERVAL_S))
+            await first_of(stop.wait(), lost.wait(), asyncio.sleep(PING_INTERVAL_S))
             if lost.is_set():
                 raise OSError("connection terminated")
             if not stop.is_set():
@@ -189,16 +190,6 @@ class PostgresBus:
             return
         if origin != self.origin:
             self.deliver(event)
-
-
-async def _first(*waits: Any) -> None:
-    """Wait until the first of these awaitables is done; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 async def _close(conn: asyncpg.Connection) -> None:

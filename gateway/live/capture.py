@@ -43,11 +43,6 @@ class CommitCapture:
         for name, hook in self._hooks:
             event.listen(self.engine, name, hook)
 
-    def remove(self) -> None:
-        for name, hook in self._hooks:
-            if event.contains(self.engine, name, hook):
-                event.remove(self.engine, name, hook)
-
     def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
         record.info[NOTES_KEY] = Notes()
 

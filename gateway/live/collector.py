@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.live.events import AlertChanged, Changed, ChangeKind, LiveEvent, Resync, change_of
+from gateway.live.waits import first_of
 from gateway.store.changes import Notes
 from gateway.store.tables import alerts
 
@@ -73,17 +74,11 @@ class ChangeCollector:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish what was gathered until `stop` is set, then what is left."""
         self._loop = asyncio.get_running_loop()
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                waking = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({waking, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                waking.cancel()
-                self._wake.clear()
-                await self.flush()
+        while not stop.is_set():
+            await first_of(self._wake.wait(), stop.wait())
+            self._wake.clear()
             await self.flush()
-        finally:
-            stopping.cancel()
+        await self.flush()
 
     async def flush(self) -> None:
         """Publish what was gathered so far."""

@@ -83,6 +83,3 @@ class LiveFeed:
     def stop(self) -> None:
         """End `run` once what is gathered has been published."""
         self._stop.set()
-
-    def uninstall(self) -> None:
-        self.capture.remove()
