@@ -5,6 +5,7 @@ import { percent, thisMonth } from "../format.js";
 import { html } from "../html.js";
 import { t } from "../i18n.js";
 import { useLoad } from "../hooks.js";
+import { MonthHeader } from "./month.js";
 
 export function Coverage() {
   const [month, setMonth] = useState(thisMonth());
@@ -14,11 +15,7 @@ export function Coverage() {
     (changes) => (changes.alerts.some((a) => a.change === "resolved" || a.change === "checkin") ? 2000 : false),
   );
   return html`<section class="report">
-    <div class="report-head">
-      <h1>${t("coverage.title", { month })}</h1>
-      <label>${t("coverage.month")} <input type="month" value=${month} max=${thisMonth()}
-        onChange=${(e) => e.target.value && setMonth(e.target.value)} /></label>
-    </div>
+    <${MonthHeader} title=${t("coverage.title", { month })} month=${month} onChange=${setMonth} />
     ${error && html`<p class="error">${t("error.load", { reason: error.message })}</p>`}
     ${!data && !error && html`<p class="loading">${t("loading")}</p>`}
     ${data &&

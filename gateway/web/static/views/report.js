@@ -5,6 +5,7 @@ import { number, percent, thisMonth, when } from "../format.js";
 import { html } from "../html.js";
 import { ruleName, t } from "../i18n.js";
 import { useLoad } from "../hooks.js";
+import { MonthHeader } from "./month.js";
 
 const seconds = (s) => (s === null || s === undefined ? "—" : `${number(s, 0)} s`);
 
@@ -16,11 +17,7 @@ export function ResponseReport() {
     (changes) => (changes.alerts.length ? 5000 : false),
   );
   return html`<section class="report">
-    <div class="report-head">
-      <h1>${t("report.title", { month })}</h1>
-      <label>${t("coverage.month")} <input type="month" value=${month} max=${thisMonth()}
-        onChange=${(e) => e.target.value && setMonth(e.target.value)} /></label>
-    </div>
+    <${MonthHeader} title=${t("report.title", { month })} month=${month} onChange=${setMonth} />
     ${error && html`<p class="error">${t("error.load", { reason: error.message })}</p>`}
     ${!data && !error && html`<p class="loading">${t("loading")}</p>`}
     ${data && data.overall.alerts === 0 && html`<p class="empty">${t("report.none")}</p>`}
