@@ -57,7 +57,7 @@ def test_sign_in_in_chinese_then_english(gateway: Service, screen: Screen):
 
 
 def test_smoke_alarm_appears_live_then_acknowledged_with_its_trail(
-    gateway: Service, screen: Screen, mqtt_url: str, unique_id: str
+    gateway: Service, screen: Screen, publisher: Publisher, unique_id: str
 ):
     register(gateway.url, household("H001"))
     page = screen.page
@@ -66,11 +66,7 @@ def test_smoke_alarm_appears_live_then_acknowledged_with_its_trail(
     expect(tile).to_have_attribute("data-status", "well")
     page.evaluate("window.__notReloaded = true")
 
-    publisher = Publisher(mqtt_url)
-    try:
-        smoke(publisher, unique_id, "H001")
-    finally:
-        publisher.close()
+    smoke(publisher, unique_id, "H001")
     # Live, without a reload: the tile turns, a toast names the alarm, the chime plays.
     expect(tile).to_have_attribute("data-status", "alert", timeout=5_000)
     expect(page.locator("[data-testid=critical-toast]")).to_contain_text("烟雾/燃气报警")
@@ -100,42 +96,37 @@ def test_smoke_alarm_appears_live_then_acknowledged_with_its_trail(
 
 
 def test_household_page_draws_its_charts(
-    gateway: Service, screen: Screen, mqtt_url: str, unique_id: str
+    gateway: Service, screen: Screen, publisher: Publisher, unique_id: str
 ):
     register(gateway.url, household("H001"))
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    publisher = Publisher(mqtt_url)
-    try:
-        water, energy = 1000.0, 50.0
-        for n in range(24 * 4, 0, -1):  # a day, every 15 minutes
-            at = (now - timedelta(minutes=15 * n)).timestamp()
-            water += 5.0 if 6 <= (24 * 4 - n) // 4 % 24 <= 21 else 0.0
-            energy += 0.1
-            prefix = f"{unique_id}/homes/H001"
+    water, energy = 1000.0, 50.0
+    for n in range(24 * 4, 0, -1):  # a day, every 15 minutes
+        at = (now - timedelta(minutes=15 * n)).timestamp()
+        water += 5.0 if 6 <= (24 * 4 - n) // 4 % 24 <= 21 else 0.0
+        energy += 0.1
+        prefix = f"{unique_id}/homes/H001"
+        publisher.send(
+            f"{prefix}/water-1/telemetry",
+            {"kind": "water_meter", "water_total_l": water, "ts": at},
+        )
+        publisher.send(
+            f"{prefix}/power-1/telemetry",
+            {"kind": "power_meter", "energy_total_kwh": energy, "power_w": 400.0, "ts": at},
+        )
+        if n % 16 == 0:
             publisher.send(
-                f"{prefix}/water-1/telemetry",
-                {"kind": "water_meter", "water_total_l": water, "ts": at},
+                f"{prefix}/hm-1/telemetry",
+                {
+                    "kind": "health_monitor",
+                    "heart_rate_bpm": 70 + n % 7,
+                    "spo2_pct": 97,
+                    "ts": at,
+                },
             )
-            publisher.send(
-                f"{prefix}/power-1/telemetry",
-                {"kind": "power_meter", "energy_total_kwh": energy, "power_w": 400.0, "ts": at},
-            )
-            if n % 16 == 0:
-                publisher.send(
-                    f"{prefix}/hm-1/telemetry",
-                    {
-                        "kind": "health_monitor",
-                        "heart_rate_bpm": 70 + n % 7,
-                        "spo2_pct": 97,
-                        "ts": at,
-                    },
-                )
-    finally:
-        publisher.close()
     deadline = time.monotonic() + 15
-    while (
-        httpx.get(f"{gateway.url}/api/households/H001/devices", headers=AUTH).json().__len__() < 3
-    ):
+    devices = f"{gateway.url}/api/households/H001/devices"
+    while len(httpx.get(devices, headers=AUTH).json()) < 3:
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
@@ -156,7 +147,7 @@ def test_household_page_draws_its_charts(
 
 
 def test_a_visitor_sees_only_their_elders(
-    gateway: Service, browser: Browser, screen: Screen, mqtt_url: str, unique_id: str
+    gateway: Service, browser: Browser, screen: Screen, publisher: Publisher, unique_id: str
 ):
     register(gateway.url, household("H001", visitor=VISITOR_PHONE))
     register(gateway.url, household("H002", township="另一镇", village="别村"))
@@ -169,19 +160,15 @@ def test_a_visitor_sees_only_their_elders(
     expect(page.locator("nav[aria-label=main]")).not_to_contain_text("探访覆盖")
 
     # Another elder's alarm never reaches this visitor's page; their own elder's does.
-    publisher = Publisher(mqtt_url)
-    try:
-        smoke(publisher, unique_id, "H002")
-        deadline = time.monotonic() + 10
-        while not httpx.get(f"{gateway.url}/api/alerts", headers=AUTH).json():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        page.wait_for_timeout(1_000)
-        expect(page.locator("[data-testid=critical-toast]")).to_have_count(0)
-        smoke(publisher, unique_id, "H001")
-        expect(page.locator("[data-testid=critical-toast]")).to_contain_text("H001")
-    finally:
-        publisher.close()
+    smoke(publisher, unique_id, "H002")
+    deadline = time.monotonic() + 10
+    while not httpx.get(f"{gateway.url}/api/alerts", headers=AUTH).json():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    page.wait_for_timeout(1_000)
+    expect(page.locator("[data-testid=critical-toast]")).to_have_count(0)
+    smoke(publisher, unique_id, "H001")
+    expect(page.locator("[data-testid=critical-toast]")).to_contain_text("H001")
 
     page.goto(f"{gateway.url}/#/household/H002")
     expect(page.locator(".error")).to_contain_text("无权查看")
@@ -189,7 +176,7 @@ def test_a_visitor_sees_only_their_elders(
 
 
 def test_the_page_survives_a_gateway_restart(
-    gateway: Service, screen: Screen, mqtt_url: str, unique_id: str
+    gateway: Service, screen: Screen, publisher: Publisher, unique_id: str
 ):
     register(gateway.url, household("H001"))
     page = screen.page
@@ -205,11 +192,7 @@ def test_the_page_survives_a_gateway_restart(
     )
     expect(page.locator("[data-testid=disconnected]")).to_have_count(0)
 
-    publisher = Publisher(mqtt_url)
-    try:
-        smoke(publisher, unique_id, "H001")
-    finally:
-        publisher.close()
+    smoke(publisher, unique_id, "H001")
     expect(page.locator("[data-household=H001]")).to_have_attribute(
         "data-status", "alert", timeout=5_000
     )
@@ -217,7 +200,12 @@ def test_the_page_survives_a_gateway_restart(
 
 @pytest.mark.postgres
 def test_an_alert_committed_by_another_process_appears_live(
-    tmp_path: Path, postgres_url: str, mqtt_url: str, unique_id: str, screen: Screen
+    tmp_path: Path,
+    postgres_url: str,
+    mqtt_url: str,
+    unique_id: str,
+    screen: Screen,
+    publisher: Publisher,
 ):
     # Two gateways share one database; the browser watches the one that ingests nothing.
     ingesting = Service(tmp_path, mqtt_url, unique_id, {}, database_url=postgres_url, name="a")
@@ -232,11 +220,7 @@ def test_an_alert_committed_by_another_process_appears_live(
         screen.sign_in(watching.url, TOKEN)
         tile = page.locator("[data-household=H001]")
         expect(tile).to_have_attribute("data-status", "well")
-        publisher = Publisher(mqtt_url)
-        try:
-            smoke(publisher, unique_id, "H001")
-        finally:
-            publisher.close()
+        smoke(publisher, unique_id, "H001")
         expect(tile).to_have_attribute("data-status", "alert", timeout=5_000)
         expect(page.locator("[data-testid=critical-toast]")).to_be_visible()
     finally:
@@ -272,24 +256,20 @@ def test_readable_on_a_wall_screen_and_a_phone(
 
 
 def test_a_reading_changes_the_device_tile_without_a_reload(
-    gateway: Service, screen: Screen, mqtt_url: str, unique_id: str
+    gateway: Service, screen: Screen, publisher: Publisher, unique_id: str
 ):
     register(gateway.url, household("H001"))
     topic = f"{unique_id}/homes/H001/power-1/telemetry"
-    publisher = Publisher(mqtt_url)
-    try:
-        publisher.send(topic, {"kind": "power_meter", "power_w": 120.0, "energy_total_kwh": 10.0})
-        page = screen.page
-        screen.sign_in(gateway.url, TOKEN)
-        page.goto(f"{gateway.url}/#/household/H001")
-        power = page.locator("[data-device=power-1] [data-metric=power_w]")
-        expect(power).to_have_text("120")
-        page.evaluate("window.__notReloaded = true")
-        publisher.send(topic, {"kind": "power_meter", "power_w": 1850.5, "energy_total_kwh": 10.2})
-        expect(power).to_have_text("1,850.5")
-        assert page.evaluate("window.__notReloaded") is True
-    finally:
-        publisher.close()
+    publisher.send(topic, {"kind": "power_meter", "power_w": 120.0, "energy_total_kwh": 10.0})
+    page = screen.page
+    screen.sign_in(gateway.url, TOKEN)
+    page.goto(f"{gateway.url}/#/household/H001")
+    power = page.locator("[data-device=power-1] [data-metric=power_w]")
+    expect(power).to_have_text("120")
+    page.evaluate("window.__notReloaded = true")
+    publisher.send(topic, {"kind": "power_meter", "power_w": 1850.5, "energy_total_kwh": 10.2})
+    expect(power).to_have_text("1,850.5")
+    assert page.evaluate("window.__notReloaded") is True
 
 
 def test_an_operator_issues_a_warning_and_watches_elders_accounted_for(
