@@ -65,8 +65,10 @@ async def send_unstamped_and_lose_the_acks(
         publisher.close()
 
     async def both_stored() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        # Wait for the dispatcher too: its open -> notified is not the redelivery's doing.
         found = await stored(gateway)
-        return found if len(found[0]) == 2 and proxy.dropped >= 2 else None
+        settled = [alert["status"] for alert in found[1]] == ["notified"]
+        return found if len(found[0]) == 2 and settled and proxy.dropped >= 2 else None
 
     first = await eventually(both_stored)
     proxy.drop_pubacks = False
