@@ -30,7 +30,7 @@ from gateway.clock import ManualClock
 from gateway.config import EscalationSettings, TwilioSettings
 from gateway.models import Finding, FindingAction, Severity
 from gateway.observability import GatewayMetrics
-from gateway.store.database import create_engine, upgrade
+from gateway.store.database import create_engine
 from gateway.store.tables import alert_events, alerts, notifications
 from tests.fakes.twilio import FakeTwilio, RecordedRequest
 from tests.integration.harness import eventually
@@ -57,7 +57,6 @@ HOMES = [
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await upgrade(engine)
     async with engine.begin() as conn:
         for body in HOMES:
             await create_household(conn, HouseholdIn.model_validate(body), NOW)

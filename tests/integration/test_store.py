@@ -24,7 +24,6 @@ T0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(database_url)
-    await upgrade(eng)
     yield eng
     await eng.dispose()
 
@@ -33,14 +32,19 @@ def reading(metric: Metric, value: float | bool | str, ts: datetime) -> Reading:
     return Reading("H001", "dev-1", DeviceKind.POWER_METER, metric, value, None, ts)
 
 
-async def test_migrations_match_the_tables_and_run_twice(engine: AsyncEngine):
-    await upgrade(engine)  # idempotent: every start runs it
+async def test_migrations_match_the_tables_and_run_twice(empty_database_url: str):
+    engine = create_engine(empty_database_url)
+    try:
+        await upgrade(engine)
+        await upgrade(engine)  # idempotent: every start runs it
 
-    def diff(conn: sa.Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+        def diff(conn: sa.Connection) -> list[object]:
+            return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
-    async with engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
+        async with engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+    finally:
+        await engine.dispose()
 
 
 async def test_redelivered_readings_are_ignored(engine: AsyncEngine):
