@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+# Worker processes for `make test` (pytest-xdist); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
@@ -17,7 +19,7 @@ WEB_PACKAGES := $(WEB)/node_modules/.package-lock.json
 
 help:
 	@echo "make demo    run the gateway with an embedded broker, SQLite and simulated homes"
-	@echo "make test    run the test suite (PYTEST_ARGS=... to pass options to pytest)"
+	@echo "make test    run the test suite in TEST_WORKERS=2 processes (PYTEST_ARGS=... for pytest)"
 	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make clean   remove caches and build leftovers (distclean: also $(VENV))"
 
@@ -25,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/iot-gateway demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
