@@ -45,13 +45,14 @@ from gateway.observability import GatewayMetrics
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from gateway.store.deliveries import load_delivery_keys, save_delivery_keys
 from gateway.store.readings import (
+    NewDevice,
     ReadingKey,
-    count_unconfirmed_devices,
-    get_device,
+    device_kinds,
     insert_readings,
     reading_key,
-    register_device,
+    register_devices,
     touch_devices,
+    unconfirmed_devices_by_household,
     update_device_state,
 )
 from gateway.store.retry import Backoff, is_transient
@@ -256,14 +257,26 @@ class Pipeline:
         result: BatchResult,
     ) -> tuple[list[Reading], set[ReadingKey]]:
         """Register devices seen for the first time; fill in each reading's kind. Returns the
-        readings and the keys of those that are retained states."""
+        readings and the keys of those that are retained states.
+
+        The batch's devices are looked up together, and the new ones registered together: a
+        query per device made a burst of first-heard devices (an installation day, a restart)
+        crawl."""
+        keys = {(d.match.household_id, d.match.device_id) for d in decoded}
+        await self._load_kinds(conn, keys)
+        # Per household with a device new to it, the devices awaiting review (quota).
+        unconfirmed = await unconfirmed_devices_by_household(
+            conn, {k[0] for k in keys if k not in self._kinds and k not in new_kinds}
+        )
+        registering: dict[DeviceKey, NewDevice] = {}
         out: list[Reading] = []
         states: set[ReadingKey] = set()
         for d in decoded:
             key = (d.match.household_id, d.match.device_id)
-            registered, kind = await self._registered_kind(conn, key, new_kinds)
+            registered = key in new_kinds or key in self._kinds
+            kind = new_kinds[key] if key in new_kinds else self._kinds.get(key)
             everything = d.readings + d.state if d.state else d.readings
-            if not registered and await self._over_quota_now(conn, key, d.message.received_at):
+            if not registered and self._over_quota_now(key, d.message.received_at, unconfirmed):
                 reason = device_limit_reason(*key, self.device_quota)
                 self._dead(result, d.message, "device_limit", reason)
                 out.extend(r for r in d.readings if is_alarm(r))  # a fire is a fire
@@ -271,38 +284,33 @@ class Pipeline:
             reported = next((r.kind for r in everything if r.kind is not None), None)
             if not registered or (kind is None and reported is not None):
                 # New devices are marked for review; a known kind is never overwritten.
-                await register_device(conn, key[0], key[1], reported, d.match.source)
+                if not registered:
+                    unconfirmed[key[0]] += 1
                 kind = kind or reported
+                registering[key] = (*key, kind, d.match.source)
                 new_kinds[key] = kind
                 self.detector.device_registered(*key, kind=kind, source=d.match.source)
             for r in everything:
                 out.append(r if r.kind is not None or kind is None else _with_kind(r, kind))
             states.update(reading_key(r) for r in d.state)
+        await register_devices(conn, list(registering.values()))
         return out, states
 
-    async def _over_quota_now(self, conn: AsyncConnection, key: DeviceKey, at: datetime) -> bool:
-        """Whether registering this new device would pass its household's quota."""
+    async def _load_kinds(self, conn: AsyncConnection, keys: set[DeviceKey]) -> None:
+        """Cache the kinds of those of `keys` that are registered but not cached yet."""
+        uncached = [key for key in keys if key not in self._kinds]
+        if uncached:
+            self._kinds.update(await device_kinds(conn, uncached))
+
+    def _over_quota_now(self, key: DeviceKey, at: datetime, unconfirmed: dict[str, int]) -> bool:
+        """Whether registering this new device would pass its household's quota. `unconfirmed`
+        holds the household's count so far, the devices this batch registers included."""
         if self._over_quota.holds(key, at):
             return True
-        if await count_unconfirmed_devices(conn, key[0]) < self.device_quota:
+        if unconfirmed[key[0]] < self.device_quota:
             return False
         self._over_quota.add(key, at)
         return True
-
-    async def _registered_kind(
-        self,
-        conn: AsyncConnection,
-        key: DeviceKey,
-        new_kinds: dict[DeviceKey, DeviceKind | None],
-    ) -> tuple[bool, DeviceKind | None]:
-        for cache in (new_kinds, self._kinds):
-            if key in cache:
-                return True, cache[key]
-        device = await get_device(conn, *key)
-        if device is None:
-            return False, None
-        self._kinds[key] = device.kind
-        return True, device.kind
 
     async def _store_and_evaluate(
         self,

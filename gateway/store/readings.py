@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -159,35 +159,73 @@ async def list_devices(
     return [_device(row) for row in await conn.execute(query)]
 
 
-async def register_device(
-    conn: AsyncConnection,
-    household_id: str,
-    device_id: str,
-    kind: DeviceKind | None,
-    source: str | None,
-    *,
-    review: str = "new",
+NewDevice = tuple[str, str, DeviceKind | None, str | None]
+"""A device registered by its own messages: household id, device id, kind (if it said), source."""
+
+_KEYS_PER_QUERY = 500
+"""Device keys per lookup: two bound parameters each, well under every backend's limit."""
+
+
+async def device_kinds(
+    conn: AsyncConnection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], DeviceKind | None]:
+    """The registered devices among `keys` (household id, device id), with their kinds: one
+    query per 500 keys, not one per device."""
+    found: dict[tuple[str, str], DeviceKind | None] = {}
+    ordered = sorted(keys)
+    pair = sa.tuple_(devices.c.household_id, devices.c.device_id)
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        chunk = ordered[start : start + _KEYS_PER_QUERY]
+        rows = await conn.execute(
+            sa.select(devices.c.household_id, devices.c.device_id, devices.c.kind).where(
+                pair.in_(chunk)
+            )
+        )
+        for household_id, device_id, kind in rows:
+            found[(household_id, device_id)] = DeviceKind(kind) if kind else None
+    return found
+
+
+async def register_devices(
+    conn: AsyncConnection, new: Sequence[NewDevice], *, review: str = "new"
 ) -> None:
-    """Add a device, or fill in its kind if it had none; never overwrite a known kind."""
-    stmt = upsert(conn, devices).values(
-        household_id=household_id, device_id=device_id, kind=kind, source=source, review=review
-    )
+    """Add devices, or fill in the kind of those that had none; never overwrite a known kind.
+    One executemany for them all."""
+    if not new:
+        return
+    stmt = upsert(conn, devices)
     stmt = stmt.on_conflict_do_update(
         index_elements=["household_id", "device_id"],
         set_={"kind": sa.func.coalesce(devices.c.kind, stmt.excluded.kind)},
     )
-    await conn.execute(stmt)
-    note_households(conn, (household_id,))
+    rows = [
+        {
+            "household_id": household_id,
+            "device_id": device_id,
+            "kind": kind.value if kind is not None else None,
+            "source": source,
+            "review": review,
+        }
+        for household_id, device_id, kind, source in new
+    ]
+    await conn.execute(stmt, rows)
+    note_households(conn, {household_id for household_id, *_ in new})
 
 
-async def count_unconfirmed_devices(conn: AsyncConnection, household_id: str) -> int:
-    """Devices of the household registered by their own messages and not yet confirmed."""
-    count = await conn.scalar(
-        sa.select(sa.func.count())
-        .select_from(devices)
-        .where(devices.c.household_id == household_id, devices.c.review == "new")
-    )
-    return int(count or 0)
+async def unconfirmed_devices_by_household(
+    conn: AsyncConnection, household_ids: Collection[str]
+) -> dict[str, int]:
+    """Per household, the devices registered by their own messages and not yet confirmed
+    (0 for a household with none): one grouped query."""
+    counts = dict.fromkeys(household_ids, 0)
+    if counts:
+        rows = await conn.execute(
+            sa.select(devices.c.household_id, sa.func.count())
+            .where(devices.c.household_id.in_(list(counts)), devices.c.review == "new")
+            .group_by(devices.c.household_id)
+        )
+        counts.update({household_id: int(n) for household_id, n in rows})
+    return counts
 
 
 async def install_device(
