@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 
 from gateway.ingest.embedded_broker import EmbeddedBroker, free_port
 from gateway.store.database import create_engine, upgrade
+from tests.integration.harness import Publisher
 
 MQTT_URL_ENV = "GATEWAY_TEST_MQTT_URL"
 DATABASE_URL_ENV = "GATEWAY_TEST_DATABASE_URL"
@@ -130,6 +131,14 @@ def mqtt_url(mqtt_broker: MqttBroker) -> str:
 def mqtt_broker_kind(mqtt_broker: MqttBroker) -> BrokerKind:
     """Which broker `mqtt_url` points at (amqtt speaks MQTT 3.1.1 only and has no $share)."""
     return mqtt_broker.kind
+
+
+@pytest.fixture
+def publisher(mqtt_url: str) -> Iterator[Publisher]:
+    """The homes' side: publishes to the broker as devices do, closed after the test."""
+    device = Publisher(mqtt_url)
+    yield device
+    device.close()
 
 
 class _MosquittoProcess:

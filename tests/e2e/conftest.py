@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from tests.browser import CHROMIUM_ARGS, chromium_path
-from tests.integration.harness import HOUSEHOLD, Publisher
+from tests.integration.harness import HOUSEHOLD
 from tests.integration.test_service import TOKEN, Service
 
 ARTEFACTS = Path(os.environ.get("GATEWAY_TEST_ARTEFACTS", "var/test-artefacts")) / "e2e"
@@ -93,14 +93,6 @@ def screen(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Screen]
     finally:
         s.close()
     assert not s.errors, s.errors
-
-
-@pytest.fixture
-def publisher(mqtt_url: str) -> Iterator[Publisher]:
-    """The homes' side: publishes to the broker as devices do."""
-    device = Publisher(mqtt_url)
-    yield device
-    device.close()
 
 
 @pytest.fixture

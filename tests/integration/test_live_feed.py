@@ -126,123 +126,109 @@ async def test_a_missing_bad_or_late_token_is_closed_with_4401(
 
 
 async def test_a_smoke_alarm_arrives_opened_within_1s_and_its_acknowledgement_follows(
-    mqtt_url: str, database_url: str, unique_id: str
+    mqtt_url: str, database_url: str, unique_id: str, publisher: Publisher
 ):
-    publisher = Publisher(mqtt_url)
-    try:
-        async with serving(mqtt_url, database_url, unique_id) as gateway:
-            await register(gateway, HOUSEHOLD)
-            async with signed_in(gateway) as ws, api(gateway) as client:
-                loop = asyncio.get_running_loop()
-                sent = loop.time()
-                publisher.send(*smoke(unique_id))
-                frame = await frame_where(ws, alert_change("opened", "critical"), within=1.0)
-                assert loop.time() - sent < 1.0
-                opened = next(a for a in frame["alerts"] if a["change"] == "opened")
-                assert opened["household_id"] == "H001"
-                assert opened["rule"] == "smoke_alarm"
-                assert opened["status"] in {"open", "notified"}
-                reply = await client.post(f"/api/alerts/{opened['id']}/ack", headers=ADMIN)
-                assert reply.status_code == 200, reply.text
-                acked = await frame_where(ws, alert_change("acknowledged"), within=1.0)
-                entry = next(a for a in acked["alerts"] if a["change"] == "acknowledged")
-                assert (entry["id"], entry["status"]) == (opened["id"], "acknowledged")
-                # A device reading: the household's tiles change.
-                publisher.send(
-                    f"{unique_id}/homes/H001/power-1/telemetry",
-                    {"kind": "power_meter", "power_w": 850.0},
-                )
-                await frame_where(ws, lambda f: "H001" in f.get("households", ()), within=1.0)
-                metrics = (await client.get("/metrics")).text
-                assert "iot_gateway_live_clients 1.0" in metrics
-                assert 'iot_gateway_live_events_total{kind="alerts"}' in metrics
-    finally:
-        publisher.close()
+    async with serving(mqtt_url, database_url, unique_id) as gateway:
+        await register(gateway, HOUSEHOLD)
+        async with signed_in(gateway) as ws, api(gateway) as client:
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            publisher.send(*smoke(unique_id))
+            frame = await frame_where(ws, alert_change("opened", "critical"), within=1.0)
+            assert loop.time() - sent < 1.0
+            opened = next(a for a in frame["alerts"] if a["change"] == "opened")
+            assert opened["household_id"] == "H001"
+            assert opened["rule"] == "smoke_alarm"
+            assert opened["status"] in {"open", "notified"}
+            reply = await client.post(f"/api/alerts/{opened['id']}/ack", headers=ADMIN)
+            assert reply.status_code == 200, reply.text
+            acked = await frame_where(ws, alert_change("acknowledged"), within=1.0)
+            entry = next(a for a in acked["alerts"] if a["change"] == "acknowledged")
+            assert (entry["id"], entry["status"]) == (opened["id"], "acknowledged")
+            # A device reading: the household's tiles change.
+            publisher.send(
+                f"{unique_id}/homes/H001/power-1/telemetry",
+                {"kind": "power_meter", "power_w": 850.0},
+            )
+            await frame_where(ws, lambda f: "H001" in f.get("households", ()), within=1.0)
+            metrics = (await client.get("/metrics")).text
+            assert "iot_gateway_live_clients 1.0" in metrics
+            assert 'iot_gateway_live_events_total{kind="alerts"}' in metrics
 
 
-async def test_a_visitor_hears_of_their_elders_only(mqtt_url: str, sqlite_url: str, unique_id: str):
-    publisher = Publisher(mqtt_url)
-    try:
-        async with serving(mqtt_url, sqlite_url, unique_id) as gateway, api(gateway) as client:
-            await register(gateway, HOUSEHOLD)
-            await register(gateway, ELSEWHERE)
-            tokens = {}
-            for name, body in {
-                "visitor": {"name": "李敏", "role": "visitor", "phone": "+8613900000000"},
-                "operator": {"name": "值班员", "role": "operator", "township": "某镇"},
-            }.items():
-                reply = await client.post("/api/accounts", json=body, headers=ADMIN)
-                assert reply.status_code == 201, reply.text
-                tokens[name] = reply.json()["token"]
-            async with (
-                signed_in(gateway, tokens["visitor"]) as visitor,
-                signed_in(gateway, tokens["operator"]) as operator,
-            ):
-                publisher.send(*smoke(unique_id, "H002"))
-                publisher.send(*smoke(unique_id, "H001"))
-                for ws in (visitor, operator):
-                    seen: list[Frame] = []
+async def test_a_visitor_hears_of_their_elders_only(
+    mqtt_url: str, sqlite_url: str, unique_id: str, publisher: Publisher
+):
+    async with serving(mqtt_url, sqlite_url, unique_id) as gateway, api(gateway) as client:
+        await register(gateway, HOUSEHOLD)
+        await register(gateway, ELSEWHERE)
+        tokens = {}
+        for name, body in {
+            "visitor": {"name": "李敏", "role": "visitor", "phone": "+8613900000000"},
+            "operator": {"name": "值班员", "role": "operator", "township": "某镇"},
+        }.items():
+            reply = await client.post("/api/accounts", json=body, headers=ADMIN)
+            assert reply.status_code == 201, reply.text
+            tokens[name] = reply.json()["token"]
+        async with (
+            signed_in(gateway, tokens["visitor"]) as visitor,
+            signed_in(gateway, tokens["operator"]) as operator,
+        ):
+            publisher.send(*smoke(unique_id, "H002"))
+            publisher.send(*smoke(unique_id, "H001"))
+            for ws in (visitor, operator):
+                seen: list[Frame] = []
 
-                    def h001_opened(f: Frame, seen: list[Frame] = seen) -> bool:
-                        seen.append(f)
-                        return alert_change("opened")(f)
+                def h001_opened(f: Frame, seen: list[Frame] = seen) -> bool:
+                    seen.append(f)
+                    return alert_change("opened")(f)
 
-                    await frame_where(ws, h001_opened, within=2.0)
-                    # Whatever else comes within a moment is H001's too.
-                    with pytest.raises(TimeoutError):
-                        await frame_where(ws, h001_opened, within=0.5)
-                    heard = {a["household_id"] for f in seen for a in f.get("alerts", ())}
-                    heard |= {h for f in seen for h in f.get("households", ())}
-                    assert heard == {"H001"}
-    finally:
-        publisher.close()
+                await frame_where(ws, h001_opened, within=2.0)
+                # Whatever else comes within a moment is H001's too.
+                with pytest.raises(TimeoutError):
+                    await frame_where(ws, h001_opened, within=0.5)
+                heard = {a["household_id"] for f in seen for a in f.get("alerts", ())}
+                heard |= {h for f in seen for h in f.get("households", ())}
+                assert heard == {"H001"}
 
 
 @pytest.mark.postgres
 async def test_an_alert_change_committed_in_one_process_reaches_a_client_of_another(
-    mqtt_url: str, postgres_url: str, unique_id: str
+    mqtt_url: str, postgres_url: str, unique_id: str, publisher: Publisher
 ):
-    publisher = Publisher(mqtt_url)
-    try:
-        async with (
-            serving(mqtt_url, postgres_url, unique_id) as ingesting,
-            serving(mqtt_url, postgres_url, f"{unique_id}-b") as other,
-        ):
-            await register(ingesting, HOUSEHOLD)
-            async with signed_in(other) as far, signed_in(ingesting) as near:
-                publisher.send(*smoke(unique_id))
-                frame = await frame_where(far, alert_change("opened", "critical"), within=2.0)
-                alert_id = next(a["id"] for a in frame["alerts"] if a["change"] == "opened")
-                async with api(other) as client:
-                    reply = await client.post(f"/api/alerts/{alert_id}/ack", headers=ADMIN)
-                    assert reply.status_code == 200, reply.text
-                await frame_where(near, alert_change("acknowledged"), within=2.0)
-    finally:
-        publisher.close()
+    async with (
+        serving(mqtt_url, postgres_url, unique_id) as ingesting,
+        serving(mqtt_url, postgres_url, f"{unique_id}-b") as other,
+    ):
+        await register(ingesting, HOUSEHOLD)
+        async with signed_in(other) as far, signed_in(ingesting) as near:
+            publisher.send(*smoke(unique_id))
+            frame = await frame_where(far, alert_change("opened", "critical"), within=2.0)
+            alert_id = next(a["id"] for a in frame["alerts"] if a["change"] == "opened")
+            async with api(other) as client:
+                reply = await client.post(f"/api/alerts/{alert_id}/ack", headers=ADMIN)
+                assert reply.status_code == 200, reply.text
+            await frame_where(near, alert_change("acknowledged"), within=2.0)
 
 
 @pytest.mark.postgres
 async def test_after_the_listen_connection_is_lost_every_client_is_told_to_resync(
-    mqtt_url: str, postgres_url: str, unique_id: str
+    mqtt_url: str, postgres_url: str, unique_id: str, publisher: Publisher
 ):
-    publisher = Publisher(mqtt_url)
-    try:
-        async with serving(mqtt_url, postgres_url, unique_id) as gateway:
-            await register(gateway, HOUSEHOLD)
-            bus = gateway.live.bus
-            assert isinstance(bus, PostgresBus)
-            await asyncio.wait_for(bus.listening.wait(), 5)
-            lost = bus.listener_pid
-            async with signed_in(gateway) as ws:
-                async with gateway.db.connect() as conn:
-                    await conn.execute(sa.select(sa.func.pg_terminate_backend(lost)))
-                await frame_where(ws, lambda f: f["type"] == "resync", within=15.0)
-                assert bus.listener_pid not in (None, lost)
-                # Listening again: changes flow as before.
-                publisher.send(*smoke(unique_id))
-                await frame_where(ws, alert_change("opened", "critical"), within=2.0)
-    finally:
-        publisher.close()
+    async with serving(mqtt_url, postgres_url, unique_id) as gateway:
+        await register(gateway, HOUSEHOLD)
+        bus = gateway.live.bus
+        assert isinstance(bus, PostgresBus)
+        await asyncio.wait_for(bus.listening.wait(), 5)
+        lost = bus.listener_pid
+        async with signed_in(gateway) as ws:
+            async with gateway.db.connect() as conn:
+                await conn.execute(sa.select(sa.func.pg_terminate_backend(lost)))
+            await frame_where(ws, lambda f: f["type"] == "resync", within=15.0)
+            assert bus.listener_pid not in (None, lost)
+            # Listening again: changes flow as before.
+            publisher.send(*smoke(unique_id))
+            await frame_where(ws, alert_change("opened", "critical"), within=2.0)
 
 
 @pytest.mark.postgres

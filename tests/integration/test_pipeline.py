@@ -20,7 +20,6 @@ from gateway.store.tables import (
     readings,
 )
 from tests.integration.harness import (
-    Publisher,
     eventually,
     isolated_settings,
     register,
@@ -29,13 +28,6 @@ from tests.integration.harness import (
 )
 
 pytestmark = pytest.mark.mqtt
-
-
-@pytest.fixture
-def publisher(mqtt_url: str):
-    pub = Publisher(mqtt_url)
-    yield pub
-    pub.close()
 
 
 async def test_reading_is_stored_with_device_state(mqtt_url, database_url, unique_id, publisher):
@@ -165,18 +157,16 @@ async def test_bad_payloads_become_dead_letters_and_ingest_carries_on(
         assert 'iot_gateway_dead_letters_total{reason="invalid_json"} 1.0' in exposition
 
 
-async def test_topic_outside_every_source_is_a_dead_letter(mqtt_url, database_url, unique_id):
+async def test_topic_outside_every_source_is_a_dead_letter(
+    mqtt_url, database_url, unique_id, publisher
+):
     # Subscribed broadly (homes/#-like), a topic with a reserved device id matches no source.
     settings = isolated_settings(mqtt_url, database_url, unique_id)
-    pub = Publisher(mqtt_url)
-    try:
-        async with running(settings) as gw:
-            await register(gw)
-            pub.send(f"{unique_id}/homes/H001/z2m/telemetry", {"smoke": True})
-            letters = await eventually(lambda: rows(gw, sa.select(dead_letters)))
-            assert letters[0]["reason_code"] == "no_source"
-    finally:
-        pub.close()
+    async with running(settings) as gw:
+        await register(gw)
+        publisher.send(f"{unique_id}/homes/H001/z2m/telemetry", {"smoke": True})
+        letters = await eventually(lambda: rows(gw, sa.select(dead_letters)))
+        assert letters[0]["reason_code"] == "no_source"
 
 
 async def _at_least(query_rows, n):
