@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
 from gateway.clock import ManualClock
@@ -100,17 +101,7 @@ async def test_visits_warnings_devices_and_the_registry_reach_the_feed(
             await gateway.pipeline.process([inbound(topic, reading, T0)])
             await heard(feed, lambda f: f["households"] == ["H001"])
             async with gateway.db.begin() as conn:
-                await add_visit(
-                    conn,
-                    household_id="H001",
-                    method=VisitMethod.PHONE,
-                    visited_at=T0,
-                    visitor="李敏",
-                    summary="电话探访",
-                    details={},
-                    now=T0,
-                    by="admin",
-                )
+                await file_a_phone_visit(conn)
             await heard(feed, lambda f: f["households"] == ["H001"])
             warning = {
                 "title": "台风红色预警",
@@ -140,19 +131,23 @@ async def test_visits_warnings_devices_and_the_registry_reach_the_feed(
             await heard(feed, lambda f: "H002" in f["households"])
 
 
+async def file_a_phone_visit(conn: AsyncConnection) -> None:
+    await add_visit(
+        conn,
+        household_id="H001",
+        method=VisitMethod.PHONE,
+        visited_at=T0,
+        visitor="李敏",
+        summary="电话探访",
+        details={},
+        now=T0,
+        by="admin",
+    )
+
+
 async def file_a_visit_then_fail(gateway: Gateway) -> None:
     async with gateway.db.begin() as conn:
-        await add_visit(
-            conn,
-            household_id="H001",
-            method=VisitMethod.PHONE,
-            visited_at=T0,
-            visitor="李敏",
-            summary="电话探访",
-            details={},
-            now=T0,
-            by="admin",
-        )
+        await file_a_phone_visit(conn)
         raise RuntimeError("refused after the visit was written")
 
 
