@@ -186,11 +186,9 @@ async def device_kinds(
     return found
 
 
-async def register_devices(
-    conn: AsyncConnection, new: Sequence[NewDevice], *, review: str = "new"
-) -> None:
-    """Add devices, or fill in the kind of those that had none; never overwrite a known kind.
-    One executemany for them all."""
+async def register_devices(conn: AsyncConnection, new: Sequence[NewDevice]) -> None:
+    """Add devices heard for the first time, for review, or fill in the kind of those that had
+    none; never overwrite a known kind. One executemany for them all."""
     if not new:
         return
     stmt = upsert(conn, devices)
@@ -204,7 +202,7 @@ async def register_devices(
             "device_id": device_id,
             "kind": kind.value if kind is not None else None,
             "source": source,
-            "review": review,
+            "review": "new",
         }
         for household_id, device_id, kind, source in new
     ]
