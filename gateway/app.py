@@ -27,12 +27,13 @@ from gateway.care.reminders import VisitReminders
 from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import Settings
-from gateway.detector import Detector
+from gateway.detector import FOLLOW_S, LEASE_RENEW_S, Detector
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.live.feed import LiveFeed
 from gateway.observability import GatewayMetrics
 from gateway.pipeline import Pipeline
+from gateway.readings_feed import READ_LIMIT
 from gateway.rules.catalogue import load_rules_config
 from gateway.scheduling import Schedule
 from gateway.store.database import create_engine, upgrade
@@ -125,7 +126,11 @@ class Core:
         clock: Clock,
         metrics: GatewayMetrics,
         on_notifications: Callable[[Iterable[int]], None],
+        *,
+        shared: bool = False,
     ) -> None:
+        """`shared`: other processes may take this household's messages too (PostgreSQL): the
+        detector owns partitions by lease and reads stored readings back from the database."""
         tz = ZoneInfo(settings.timezone)
         self.clock = clock
         self.db = create_engine(settings.database.url, echo=settings.database.echo)
@@ -166,6 +171,9 @@ class Core:
             session=settings.mqtt.client_id,
             limits=settings.ingest,
         )
+        if shared:
+            self.detector.share_out(owner=settings.mqtt.client_id)
+            self.pipeline.hand_over = False
 
     async def prepare(self) -> None:
         """Migrate the schema and restore what ingest and the rules need from the store."""
@@ -178,6 +186,7 @@ class Core:
             await self.directory.load(conn)
             await self.pipeline.load(conn)
         await self.detector.load()
+        await self.detector.share()  # the partitions this process starts with, if it shares
 
     async def household_changed(self, household_id: str) -> None:
         """A household was registered or its settings changed (API, replay): ingest takes its
@@ -213,7 +222,13 @@ class Gateway:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = GatewayMetrics()
-        self.core = Core(settings, self.clock, self.metrics, self._notify)
+        self.core = Core(
+            settings,
+            self.clock,
+            self.metrics,
+            self._notify,
+            shared=settings.database.url.startswith("postgresql"),
+        )
         self.db = self.core.db
         self.book = self.core.book
         self.detector = self.core.detector
@@ -312,6 +327,8 @@ class Gateway:
         if not isinstance(self.clock, EventClock):
             schedule.every(TICK_INTERVAL_S, "rules_tick", self.detector.tick)
         schedule.every(SAVE_INTERVAL_S, "rule_state_save", self.detector.save_state)
+        if self.detector.owner is not None:
+            schedule.every(LEASE_RENEW_S, "detector_leases", self.detector.share)
         schedule.every(
             self.settings.escalation.check_interval_s, "escalation", self.escalator.run_due
         )
@@ -329,6 +346,9 @@ class Gateway:
             consume = group.create_task(self._consume(), name="ingest")
             deliver = group.create_task(self.dispatcher.run(), name="dispatcher")
             live = group.create_task(self.live.run(), name="live")
+            following = asyncio.Event()
+            if self.detector.owner is not None:
+                group.create_task(self._follow(following), name="detector-follow")
             http_task: asyncio.Task[None] | None = None
             if sock is not None and admin_token is not None:
                 self.http_port = sock.getsockname()[1]
@@ -374,7 +394,11 @@ class Gateway:
                 # The database is not answering: give up the batch, which stays unacknowledged
                 # at the broker and comes back on the next start.
                 consume.cancel()
-            await self.detector.save_state()
+            following.set()
+            if self.detector.owner is not None:
+                await self.detector.resign()  # the others take its partitions over at once
+            else:
+                await self.detector.save_state()
             await self.dispatcher.stop()
             deliver.cancel()
             self.live.stop()  # after the last batch: its changes still reach other processes
@@ -388,8 +412,24 @@ class Gateway:
         async for batch in self.ingest.batches():
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
-            if isinstance(self.clock, EventClock):
+            if isinstance(self.clock, EventClock) and self.pipeline.hand_over:
                 await self.detector.tick_through(self.clock.now())
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        """The detector reads the readings every process stores, as they are stored (and on
+        event time ticks as their time passes)."""
+        while not stop.is_set():
+            try:
+                read = await self.detector.follow()
+                if read and isinstance(self.clock, EventClock):
+                    # (Not before the first reading: until then the clock reads the system's.)
+                    await self.detector.tick_through(self.clock.now())
+            except (SQLAlchemyError, OSError):
+                log.warning("reading stored readings failed; retrying", exc_info=True)
+                read = 0
+            if read < READ_LIMIT:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), FOLLOW_S)
 
     def _notify(self, notification_ids: Iterable[int]) -> None:
         self.dispatcher.submit(notification_ids)

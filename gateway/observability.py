@@ -91,6 +91,21 @@ class GatewayMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.partitions_held = Gauge(
+            "iot_gateway_detector_partitions",
+            "Household partitions this process's detector owns (of 64; all when it runs alone)",
+            registry=r,
+        )
+        self.detector_gaps = Gauge(
+            "iot_gateway_detector_reading_gaps",
+            "Reading ids the detector skipped over and still waits to see committed",
+            registry=r,
+        )
+        self.detector_lag = Gauge(
+            "iot_gateway_detector_lag_readings",
+            "Readings stored that the detector has not read yet (last look)",
+            registry=r,
+        )
         self.rule_state_saved = Counter(
             "iot_gateway_rule_state_saved",
             "Households whose rule state (activity log) was saved",

@@ -1,7 +1,10 @@
 """The flow, written out once, in one transaction per batch of messages:
 drop redeliveries -> match source and normalise -> known household -> the household's rate ->
 retained state or news -> register devices (within the household's quota) -> store readings
-and state -> rules -> alerts.
+and state -> the rules one message decides (smoke, a call, a fall, vitals, battery), judged from
+the database -> alerts. Then the rules over time hear of the stored readings: handed to this
+process's detector in memory, or, where several processes share the households (PostgreSQL),
+read back from the table by the detector that owns each household (DESIGN.md §9).
 
 Everything a batch changes is committed together, and only then are its messages acknowledged
 to the broker, its alert changes announced, its rate spent and its notifications handed to the
@@ -25,7 +28,7 @@ from gateway.alerts.book import AlertBook, AlertChange
 from gateway.care.directory import HouseholdDirectory
 from gateway.clock import Clock, EventClock
 from gateway.config import IngestSettings
-from gateway.detector import Detector, Stage
+from gateway.detector import Detector, Stage, Stored
 from gateway.expiring import ExpiringKeys
 from gateway.ingest.decode import Decoded, decode
 from gateway.ingest.limits import (
@@ -75,6 +78,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
     changes: list[AlertChange] = field(default_factory=list)
+    stored: list[Stored] = field(default_factory=list)
+    """The readings stored (not already there), each with whether it is a retained state."""
 
 
 class Pipeline:
@@ -105,6 +110,9 @@ class Pipeline:
         self.deliveries = Deliveries()
         self.rate = HouseholdRate(limits.household_rate_per_s, limits.household_burst)
         self.device_quota = limits.max_new_devices_per_household
+        self.hand_over = True
+        """Hand the stored readings to this process's detector (the rules over time) in
+        memory. Off where the detector reads them from the database instead (DESIGN §9)."""
         self._kinds: dict[DeviceKey, DeviceKind | None] = {}
         self._over_quota: ExpiringKeys[DeviceKey] = ExpiringKeys(QUOTA_RECHECK)
         """New devices refused for the quota, not counted again for a while."""
@@ -186,6 +194,8 @@ class Pipeline:
         self._count(batch, result)
         if result.notification_ids:
             self.on_notifications(result.notification_ids)
+        if self.hand_over and result.stored:
+            await self.detector.take(result.stored)
         return result
 
     def _without_redeliveries(
@@ -322,11 +332,12 @@ class Pipeline:
     ) -> None:
         by_key = {reading_key(r): r for r in readings}
         received_at = self.clock.now()
-        new_keys = await insert_readings(conn, list(by_key.values()), received_at)
+        new_keys = await insert_readings(conn, list(by_key.values()), received_at, states)
         # Each new reading, and whether it is a retained state (keys computed once: hot path).
         fresh = [(r, key in states) for key, r in by_key.items() if key in new_keys]
         result.readings = len(fresh)
         result.duplicates = len(readings) - len(fresh)
+        judged = await self.detector.judge_messages(conn, fresh)  # before the state moves on
         await update_device_state(conn, [r for r, _ in fresh], received_at)
         seen: dict[DeviceKey, datetime] = {}
         for r, retained in fresh:
@@ -335,16 +346,22 @@ class Pipeline:
             key = (r.household_id, r.device_id)
             seen[key] = max(seen.get(key, r.ts), r.ts)
         await touch_devices(conn, seen)
-        observe = self.clock.observe if isinstance(self.clock, EventClock) else None
-        for r, retained in fresh:
-            if observe is not None and not retained:
-                observe(r.ts)
-            findings = self.detector.evaluate(r, retained=retained)
-            if findings:
-                applied = await self.book.apply(conn, findings)
-                stage.apply(applied.changes)  # a cancel later in the batch must see its call
-                result.notification_ids += applied.notification_ids
-                result.changes += applied.changes
+        if isinstance(self.clock, EventClock) and self.hand_over:
+            # (Sharing, the detector's clock follows the readings it reads back instead.)
+            for r, retained in fresh:
+                if not retained:
+                    self.clock.observe(r.ts)
+        judge = judged.judge
+        if judge is not None:
+            stage.follow(judged.follow)
+            for r, retained in fresh:
+                findings = judge(r, retained)
+                if findings:
+                    applied = await self.book.apply(conn, findings)
+                    stage.apply(applied.changes)  # a cancel later in the batch sees its call
+                    result.notification_ids += applied.notification_ids
+                    result.changes += applied.changes
+        result.stored = fresh
 
     def _dead(self, result: BatchResult, message: InboundMessage, code: str, reason: str) -> None:
         log.info("dead letter (%s) on %s: %s", code, message.topic, reason)

@@ -55,6 +55,22 @@ VITALS = frozenset(
     }
 )
 
+POWER_METRICS = frozenset({Metric.POWER_W, Metric.ENERGY_TOTAL_KWH})
+ACTIVITY_METRICS = (
+    frozenset(
+        {
+            Metric.WATER_TOTAL_L,
+            Metric.WATER_FLOW_LPM,
+            Metric.PRESENCE,
+            Metric.DOOR_OPEN,
+            Metric.BUTTON,
+        }
+    )
+    | POWER_METRICS
+    | VITALS
+)
+"""The metrics `classify` may find a sign of life in."""
+
 
 class ActivityConfig(BaseModel):
     """What counts as activity and when a household's day and night are (rules.toml [activity])."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
@@ -58,6 +59,9 @@ class DeviceView:
     counters: dict[Metric, CounterSample] = field(default_factory=dict)
     use_runs: dict[Metric, UseRun] = field(default_factory=dict)
     """Per meter total: the current unbroken run of use, if the meter's last interval had use."""
+    value_times: dict[Metric, datetime] | None = None
+    """When each value in `values` was measured, where known (the per-message rules' view, from
+    the database): a reading may be older than the device's latest value."""
 
 
 @dataclass(slots=True)
@@ -81,7 +85,7 @@ class HouseholdState:
     """The household's time zone: night hours and days are local."""
     activity_config: ActivityConfig = field(default_factory=ActivityConfig)
     log: ActivityLog = field(default_factory=ActivityLog)
-    rules: list[Rule] | None = None
+    rules: RuleSet | None = None
     """This household's rules when it overrides the defaults; None means the engine's."""
 
     def alert_opened_at(self, rule_id: str, device_id: str) -> datetime | None:
@@ -112,6 +116,14 @@ class HouseholdState:
 
 class Rule(Protocol):
     id: ClassVar[str]
+    metrics: ClassVar[frozenset[Metric] | None]
+    """The metrics whose readings `on_reading` looks at (None: every reading); the engine
+    calls it for those only."""
+    per_message: ClassVar[bool]
+    """Decided by one message and the household's active alerts alone (smoke, a call, a fall,
+    vitals, battery): evaluated by whichever process takes the message, as it is stored. The
+    other rules reason over time and run in the detector that owns the household
+    (DESIGN.md §9)."""
 
     @property
     def config(self) -> RuleConfig: ...
@@ -119,6 +131,37 @@ class Rule(Protocol):
     def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]: ...
 
     def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A household's rules, indexed by the metric each looks at."""
+
+    rules: tuple[Rule, ...]
+    _message: dict[Metric, tuple[Rule, ...]]
+    _activity: dict[Metric, tuple[Rule, ...]]
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> RuleSet:
+        rules = tuple(rules)
+        message: dict[Metric, tuple[Rule, ...]] = {}
+        activity: dict[Metric, tuple[Rule, ...]] = {}
+        for metric in Metric:
+            watching = [r for r in rules if r.metrics is None or metric in r.metrics]
+            message[metric] = tuple(r for r in watching if r.per_message)
+            activity[metric] = tuple(r for r in watching if not r.per_message)
+        return cls(rules, message, activity)
+
+    def message_rules(self, metric: Metric) -> tuple[Rule, ...]:
+        """The per-message rules that look at readings of `metric`, in catalogue order."""
+        return self._message[metric]
+
+    def activity_rules(self, metric: Metric) -> tuple[Rule, ...]:
+        """The rules over time that look at readings of `metric`, in catalogue order."""
+        return self._activity[metric]
+
+    def watches_per_message(self, metric: Metric) -> bool:
+        return bool(self._message[metric])
 
 
 def finding(

@@ -35,6 +35,10 @@ class LowBattery:
     """
 
     id: ClassVar[str] = "low_battery"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset(
+        {Metric.BATTERY_PCT, Metric.BATTERY_LOW}
+    )
+    per_message: ClassVar[bool] = True
 
     def __init__(self, config: LowBatteryConfig) -> None:
         self.config = config

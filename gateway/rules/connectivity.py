@@ -101,6 +101,8 @@ class DeviceOffline:
     """
 
     id: ClassVar[str] = "device_offline"
+    metrics: ClassVar[frozenset[Metric] | None] = None
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: DeviceOfflineConfig) -> None:
         self.config = config

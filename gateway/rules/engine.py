@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from gateway.models import (
@@ -20,7 +20,15 @@ from gateway.models import (
     ReadingValue,
 )
 from gateway.rules.activity import ActivityConfig, ActivityLog, AwayPeriod, classify
-from gateway.rules.base import DEFAULT_TZ, SPELL_KEY, DeviceView, HouseholdState, Rule, alerted_key
+from gateway.rules.base import (
+    DEFAULT_TZ,
+    SPELL_KEY,
+    DeviceView,
+    HouseholdState,
+    Rule,
+    RuleSet,
+    alerted_key,
+)
 from gateway.rules.counters import (
     Consumption,
     CounterSample,
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
+COUNTERS_KEY = "counters"
 LEARNING_SPAN = timedelta(days=30)
 """Away periods are kept this long after they end: learning leaves those days out."""
 
@@ -53,7 +62,7 @@ class RuleEngine:
         tz: ZoneInfo = DEFAULT_TZ,
     ) -> None:
         """`rules` and `activity` are the defaults; `configure` gives a household its own."""
-        self.rules = list(rules)
+        self._default = RuleSet.of(rules)
         self.activity = activity or ActivityConfig()
         self.tz = tz
         self._households: dict[str, HouseholdState] = {}
@@ -92,7 +101,7 @@ class RuleEngine:
     ) -> None:
         """Give a household its own rules (None: the defaults), activity settings and zone."""
         state = self.state(household_id)
-        state.rules = list(rules) if rules is not None else None
+        state.rules = RuleSet.of(rules) if rules is not None else None
         state.activity_config = activity or self.activity
         state.tz = tz or self.tz
 
@@ -107,6 +116,52 @@ class RuleEngine:
         log.away = state.log.away
         state.log = log
 
+    def forget(self, household_id: str) -> None:
+        """Another detector owns the household now: keep only its settings."""
+        old = self._households.get(household_id)
+        if old is None:
+            return
+        state = HouseholdState(
+            household_id, tz=old.tz, activity_config=old.activity_config, rules=old.rules
+        )
+        state.log.away = old.log.away
+        self._households[household_id] = state
+        self.changed.discard(household_id)
+
+    def replace_alerts(self, household_id: str, active: Mapping[tuple[str, str], datetime]) -> None:
+        """The household's active alerts as the database has them now: (rule id, device id)
+        -> opened at. What the rules remember of alerted spells is kept."""
+        alerts = self.state(household_id).open_alerts
+        alerts.clear()
+        alerts.update(active)
+
+    def saved_state(self, household_id: str) -> dict[str, Any]:
+        """What is saved of a household: its activity log, and the meter totals it was
+        last judged against (a detector taking it over goes on from those)."""
+        state = self.state(household_id)
+        counters = {
+            device_id: {m.value: [c.total, c.ts.isoformat()] for m, c in view.counters.items()}
+            for device_id, view in state.devices.items()
+            if view.counters
+        }
+        return {**state.log.to_json(), COUNTERS_KEY: counters}
+
+    def restore_counters(self, household_id: str, saved: Mapping[str, Any]) -> None:
+        """The meter totals saved with the household's log (see `saved_state`)."""
+        devices = saved.get(COUNTERS_KEY)
+        if not isinstance(devices, dict):
+            return
+        state = self.state(household_id)
+        for device_id, counters in devices.items():
+            view = state.devices.setdefault(str(device_id), DeviceView())
+            try:
+                for name, (total, ts) in counters.items():
+                    view.counters[Metric(name)] = CounterSample(
+                        float(total), datetime.fromisoformat(ts)
+                    )
+            except (TypeError, ValueError, AttributeError):
+                log.warning("household %s: saved meter totals unreadable", household_id)
+
     def take_changed(self) -> list[tuple[str, ActivityLog]]:
         """The households whose activity log changed since the last call, with their logs."""
         out = [(h, self._households[h].log) for h in sorted(self.changed)]
@@ -114,16 +169,45 @@ class RuleEngine:
         return out
 
     def on_reading(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
-        """Findings for one reading; rules see the state as it was before it.
+        """Findings for one reading from every rule: `on_message` then `on_activity`."""
+        found = self.on_message(reading, retained=retained)
+        return found + self.on_activity(reading, retained=retained)
+
+    def on_message(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
+        """Findings of the per-message rules (smoke, a call, a fall, vitals, battery) judging
+        the reading against the engine's own state. The service judges them per batch, from
+        the database, with `MessageBatch`.
 
         A `retained` reading is the broker's stored copy of a state, stamped with its arrival
-        time: it updates the device's values and the rules judge it, but it is no sign of life
-        (the device or the elder may be long gone) and no use of water or power.
+        time: the rules judge it, but it is no sign that the device or the elder is alive now.
+        """
+        state = self.state(reading.household_id)
+        return _judge(state, self._set_of(state).message_rules(reading.metric), reading, retained)
+
+    def rule_set(self, household_id: str) -> RuleSet:
+        """The household's rules (its own, or the defaults), indexed by metric."""
+        return self._set_of(self.state(household_id))
+
+    def watches_per_message(self, household_id: str, metric: Metric) -> bool:
+        """Whether a per-message rule of the household looks at readings of `metric`."""
+        return self.rule_set(household_id).watches_per_message(metric)
+
+    def message_rule_ids(self) -> frozenset[str]:
+        """The ids of the per-message rules of the catalogue."""
+        return frozenset(r.id for r in self._default.rules if r.per_message)
+
+    def on_activity(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
+        """Findings of the rules over time for one reading (stored, in the order the detector
+        takes them), and what the household's activity log keeps of it.
+
+        A `retained` reading updates the device's values and the rules judge it (a last will
+        says a device went offline), but it is no sign of life and no use of water or power.
         """
         state = self.state(reading.household_id)
         view = state.devices.setdefault(reading.device_id, DeviceView())
+        rules = self._set_of(state).activity_rules(reading.metric)
         if retained:
-            return self._on_retained(state, view, reading)
+            return self._on_retained(state, view, reading, rules)
         state.consumption = _consumption(view, reading)
         state.activity_now = classify(
             reading,
@@ -132,11 +216,11 @@ class RuleEngine:
             reports_power=Metric.POWER_W in view.values,
         )
         findings: list[Finding] = []
-        for rule in self._rules_of(state):
-            findings.extend(_guarded(rule, partial(rule.on_reading, state, reading)))
+        for rule in rules:
+            findings.extend(_guarded(rule, state, reading))
         self._remember(state, view, reading)
         if reading.metric is Metric.POWER_W:
-            _follow_heavy_load(state, self._rules_of(state), reading)
+            _follow_heavy_load(state, self._set_of(state).rules, reading)
         state.log.record(
             state.activity_now, reading, state.consumption, state.tz, state.activity_config
         )
@@ -146,15 +230,9 @@ class RuleEngine:
         return findings
 
     def _on_retained(
-        self, state: HouseholdState, view: DeviceView, reading: Reading
+        self, state: HouseholdState, view: DeviceView, reading: Reading, rules: Sequence[Rule]
     ) -> list[Finding]:
-        state.retained_now = True
-        try:
-            findings: list[Finding] = []
-            for rule in self._rules_of(state):
-                findings.extend(_guarded(rule, partial(rule.on_reading, state, reading)))
-        finally:
-            state.retained_now = False
+        findings = _judge(state, rules, reading, retained=True)
         if reading.kind is not None:
             view.kind = reading.kind
         view.values[reading.metric] = reading.value
@@ -180,8 +258,8 @@ class RuleEngine:
         # rules falling due on the same tick (they cannot see each other's findings) the
         # first wins.
         household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
-        for rule in self._rules_of(state):
-            found = _guarded(rule, partial(rule.on_tick, state, now))
+        for rule in self._set_of(state).rules:
+            found = _guarded_tick(rule, state, now)
             if household_alert:
                 found = [f for f in found if not _opens_household_alert(f)]
             household_alert = household_alert or any(map(_opens_household_alert, found))
@@ -192,10 +270,10 @@ class RuleEngine:
 
     def rules_for(self, household_id: str) -> list[Rule]:
         """The rules a household runs with (its own, or the defaults)."""
-        return self._rules_of(self.state(household_id))
+        return list(self._set_of(self.state(household_id)).rules)
 
-    def _rules_of(self, state: HouseholdState) -> list[Rule]:
-        return self.rules if state.rules is None else state.rules
+    def _set_of(self, state: HouseholdState) -> RuleSet:
+        return self._default if state.rules is None else state.rules
 
     def note_device(
         self,
@@ -291,6 +369,95 @@ class RuleEngine:
                 _follow_use_run(view, reading.metric, used)
 
 
+class MessageBatch:
+    """The per-message rules over one batch of stored readings, judged from what the database
+    says now, not from what this process happened to see (DESIGN.md §9: any process may take
+    any message of a household).
+
+    Each household judged gets a state of its own for the batch: its active alerts of these
+    rules and its devices' latest values, both as stored before the batch, then kept in step
+    with the batch's readings and alert changes in order (a detector's test flag before its
+    smoke value; a cancel after its call in the same batch).
+    """
+
+    def __init__(
+        self,
+        engine: RuleEngine,
+        alerts: Mapping[str, Mapping[tuple[str, str], datetime]],
+        values: Mapping[tuple[str, str], Mapping[Metric, tuple[ReadingValue, datetime]]],
+    ) -> None:
+        self._engine = engine
+        self._alerts = alerts
+        self._values = values
+        self._states: dict[str, HouseholdState] = {}
+
+    def judge(self, reading: Reading, *, retained: bool = False) -> list[Finding]:
+        """The findings of one reading; then its value is the device's latest."""
+        state = self._state(reading.household_id)
+        view = state.devices.get(reading.device_id)
+        if view is None:
+            stored = self._values.get(_key(reading), {})
+            view = DeviceView(
+                values={metric: value for metric, (value, _) in stored.items()},
+                value_times={metric: ts for metric, (_, ts) in stored.items()},
+            )
+            state.devices[reading.device_id] = view
+        rules = self._engine.rule_set(reading.household_id).message_rules(reading.metric)
+        findings = _judge(state, rules, reading, retained)
+        if retained or view.last_seen is None or reading.ts >= view.last_seen:
+            view.values[reading.metric] = reading.value
+            view.last_seen = (
+                reading.ts if view.last_seen is None else max(view.last_seen, reading.ts)
+            )
+        return findings
+
+    def opened(self, household_id: str, rule_id: str, device_id: str, at: datetime) -> Undo:
+        alerts = self._state(household_id).open_alerts
+        key = (rule_id, device_id)
+        had = alerts.get(key)
+        alerts[key] = at
+        return partial(_put_back, alerts, key, had)
+
+    def closed(self, household_id: str, rule_id: str, device_id: str) -> Undo:
+        alerts = self._state(household_id).open_alerts
+        key = (rule_id, device_id)
+        had = alerts.pop(key, None)
+        return partial(_put_back, alerts, key, had)
+
+    def _state(self, household_id: str) -> HouseholdState:
+        state = self._states.get(household_id)
+        if state is None:
+            known = self._engine.state(household_id)
+            state = HouseholdState(
+                household_id,
+                open_alerts=dict(self._alerts.get(household_id, {})),
+                tz=known.tz,
+                activity_config=known.activity_config,
+                rules=known.rules,
+            )
+            self._states[household_id] = state
+        return state
+
+
+def _key(reading: Reading) -> tuple[str, str]:
+    return (reading.household_id, reading.device_id)
+
+
+def _judge(
+    state: HouseholdState, rules: Sequence[Rule], reading: Reading, retained: bool
+) -> list[Finding]:
+    if not rules:
+        return []
+    findings: list[Finding] = []
+    state.retained_now = retained
+    try:
+        for rule in rules:
+            findings.extend(_guarded(rule, state, reading))
+    finally:
+        state.retained_now = False
+    return findings
+
+
 def _put_back(mapping: dict[_K, _V], key: _K, value: _V | None) -> None:
     if value is None:
         mapping.pop(key, None)
@@ -302,7 +469,7 @@ def _opens_household_alert(f: Finding) -> bool:
     return f.action is FindingAction.OPEN and f.device_id == HOUSEHOLD_DEVICE
 
 
-def _follow_heavy_load(state: HouseholdState, rules: list[Rule], reading: Reading) -> None:
+def _follow_heavy_load(state: HouseholdState, rules: Sequence[Rule], reading: Reading) -> None:
     """Keep when each device's current heavy load began (for appliance_left_on)."""
     rule = next((r for r in rules if isinstance(r, ApplianceLeftOn)), None)
     value = reading.value
@@ -332,10 +499,18 @@ def _consumption(view: DeviceView, reading: Reading) -> Consumption | None:
     return consumption(reading.metric, previous, CounterSample(reading.value, reading.ts))
 
 
-def _guarded(rule: Rule, run: Callable[[], list[Finding]]) -> list[Finding]:
+def _guarded(rule: Rule, state: HouseholdState, reading: Reading) -> list[Finding]:
     # One broken rule must not silence the others.
     try:
-        return run()
+        return rule.on_reading(state, reading)
+    except Exception:
+        log.exception("rule %s failed; other rules carry on", rule.id)
+        return []
+
+
+def _guarded_tick(rule: Rule, state: HouseholdState, now: datetime) -> list[Finding]:
+    try:
+        return rule.on_tick(state, now)
     except Exception:
         log.exception("rule %s failed; other rules carry on", rule.id)
         return []

@@ -90,6 +90,8 @@ class AbnormalVitals:
     """
 
     id: ClassVar[str] = "abnormal_vitals"
+    metrics: ClassVar[frozenset[Metric] | None] = VITAL_METRICS
+    per_message: ClassVar[bool] = True
 
     def __init__(self, config: AbnormalVitalsConfig) -> None:
         self.config = config

@@ -38,6 +38,10 @@ class WaterLeak:
     """
 
     id: ClassVar[str] = "water_leak"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset(
+        {Metric.WATER_LEAK, Metric.WATER_TOTAL_L}
+    )
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: WaterLeakConfig) -> None:
         self.config = config
@@ -127,6 +131,8 @@ class ApplianceLeftOn:
     """
 
     id: ClassVar[str] = "appliance_left_on"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.POWER_W})
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: ApplianceLeftOnConfig) -> None:
         self.config = config

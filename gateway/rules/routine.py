@@ -29,6 +29,8 @@ from gateway.models import (
     Severity,
 )
 from gateway.rules.activity import (
+    ACTIVITY_METRICS,
+    POWER_METRICS,
     ActivityKind,
     ActivityLog,
     Expected,
@@ -138,6 +140,8 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
     """
 
     id: ClassVar[str] = "no_water_use"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.WATER_TOTAL_L})
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: NoWaterUseConfig) -> None:
         self.config = config
@@ -215,6 +219,8 @@ class NoPowerUse(_Inactivity[NoPowerUseConfig]):
     """
 
     id: ClassVar[str] = "no_power_use"
+    metrics: ClassVar[frozenset[Metric] | None] = POWER_METRICS
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: NoPowerUseConfig) -> None:
         self.config = config
@@ -305,6 +311,8 @@ class MissedRoutine(_Inactivity[MissedRoutineConfig]):
     """
 
     id: ClassVar[str] = "missed_routine"
+    metrics: ClassVar[frozenset[Metric] | None] = ACTIVITY_METRICS
+    per_message: ClassVar[bool] = False
 
     def __init__(self, config: MissedRoutineConfig) -> None:
         self.config = config

@@ -10,7 +10,7 @@ from pydantic import Field
 from gateway.models import ButtonAction, Finding, FindingAction, Metric, Reading, Severity
 from gateway.rules.base import HouseholdState, RuleConfig, finding
 
-_ALARM_METRICS = (Metric.SMOKE, Metric.GAS_LEAK)
+_ALARM_METRICS = frozenset({Metric.SMOKE, Metric.GAS_LEAK})
 _CALLS = frozenset({ButtonAction.SOS, ButtonAction.SINGLE, ButtonAction.DOUBLE, ButtonAction.LONG})
 
 
@@ -26,6 +26,8 @@ class SmokeAlarm:
     """
 
     id: ClassVar[str] = "smoke_alarm"
+    metrics: ClassVar[frozenset[Metric] | None] = _ALARM_METRICS
+    per_message: ClassVar[bool] = True
 
     def __init__(self, config: SmokeAlarmConfig) -> None:
         self.config = config
@@ -67,6 +69,8 @@ class CallButton:
     """Any press of a call button is a call for help; a quick `cancel` withdraws it."""
 
     id: ClassVar[str] = "call_button"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.BUTTON})
+    per_message: ClassVar[bool] = True
 
     def __init__(self, config: CallButtonConfig) -> None:
         self.config = config
@@ -75,15 +79,20 @@ class CallButton:
         if reading.metric is not Metric.BUTTON:
             return []
         if reading.value in _CALLS:
-            return [
-                finding(
-                    self.id,
-                    self.config,
-                    reading,
-                    FindingAction.OPEN,
-                    f"call button: {reading.value}",
-                )
-            ]
+            call = finding(
+                self.id, self.config, reading, FindingAction.OPEN, f"call button: {reading.value}"
+            )
+            cancelled = self._cancelled_after(state, reading)
+            if cancelled is None:
+                return [call]
+            # Another process stored the cancel first (a household's messages may be taken by
+            # any process, in any order): the call is withdrawn as soon as it is opened.
+            elapsed = (cancelled - reading.ts).total_seconds()
+            summary = f"withdrawn by the elder {elapsed:.0f} s after the call"
+            withdrawn = finding(
+                self.id, self.config, reading, FindingAction.CLEAR, summary, resolves=True
+            )
+            return [call, withdrawn]
         if reading.value != ButtonAction.CANCEL:
             return []
         opened_at = state.alert_opened_at(self.id, reading.device_id)
@@ -115,6 +124,17 @@ class CallButton:
     def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]:
         return []
 
+    def _cancelled_after(self, state: HouseholdState, call: Reading) -> datetime | None:
+        """When the device's latest state, newer than the call, is a cancel within the window."""
+        view = state.devices.get(call.device_id)
+        if view is None or view.value_times is None:
+            return None
+        at = view.value_times.get(Metric.BUTTON)
+        if at is None or view.values.get(Metric.BUTTON) != ButtonAction.CANCEL:
+            return None
+        elapsed = (at - call.ts).total_seconds()
+        return at if 0 <= elapsed <= self.config.cancel_window_s else None
+
 
 class FallDetectedConfig(RuleConfig):
     severity: Severity = Severity.CRITICAL
@@ -128,6 +148,8 @@ class FallDetected:
     """
 
     id: ClassVar[str] = "fall_detected"
+    metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.FALL})
+    per_message: ClassVar[bool] = True
 
     def __init__(self, config: FallDetectedConfig) -> None:
         self.config = config

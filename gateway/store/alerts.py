@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.models import AlertStatus, EvidenceValue, Finding, Severity
@@ -20,6 +22,8 @@ SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.MEDIUM,
     Severity.LOW,
 )
+KEYS_PER_QUERY = 500
+"""Households named in one IN (...) list."""
 AlertOrder = Literal["newest", "queue"]
 """newest: the latest opened first; queue: critical first, then high, medium, low, and the
 longest waiting first within a severity (the order the control room works in)."""
@@ -246,3 +250,44 @@ async def alert_notifications(conn: AsyncConnection, alert_id: int) -> list[Noti
         .order_by(notifications.c.id)
     )
     return [NotificationRecord(**dict(row._mapping)) for row in rows]
+
+
+async def active_alert_keys(
+    conn: AsyncConnection, household_ids: Iterable[str], rule_ids: Iterable[str] | None
+) -> dict[str, dict[tuple[str, str], datetime]]:
+    """Per household, the active alerts of these rules (None: of every rule): (rule id,
+    device id) -> opened at."""
+    households = sorted(set(household_ids))
+    found: dict[str, dict[tuple[str, str], datetime]] = {}
+    of_rules = sa.true() if rule_ids is None else alerts.c.rule_id.in_(sorted(set(rule_ids)))
+    for start in range(0, len(households), KEYS_PER_QUERY):
+        rows = await conn.execute(
+            sa.select(
+                alerts.c.household_id, alerts.c.rule_id, alerts.c.device_id, alerts.c.opened_at
+            ).where(
+                alerts.c.household_id.in_(households[start : start + KEYS_PER_QUERY]),
+                alerts.c.status != AlertStatus.RESOLVED.value,
+                of_rules,
+            )
+        )
+        for household_id, rule_id, device_id, opened_at in rows:
+            found.setdefault(household_id, {})[(rule_id, device_id)] = opened_at
+    return found
+
+
+async def lock_households(conn: AsyncConnection, household_ids: Iterable[str]) -> None:
+    """Hold these households until the transaction ends (PostgreSQL; SQLite has one writer):
+    another process judging the same household's messages waits, then sees what this one
+    committed (the call its cancel withdraws). Taken in one order, so two batches cannot each
+    wait for the other."""
+    if conn.dialect.name != "postgresql":
+        return
+    ordered = sorted(set(household_ids))
+    if ordered:
+        await conn.execute(_LOCK_HOUSEHOLDS, {"ids": ordered})
+
+
+_LOCK_HOUSEHOLDS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtext(h))"
+    " FROM (SELECT unnest(:ids) AS h ORDER BY 1) AS households"
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.Text)))

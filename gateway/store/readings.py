@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,9 +37,13 @@ def decode_value(metric: Metric, num: float | None, text: str | None) -> Reading
 
 
 async def insert_readings(
-    conn: AsyncConnection, batch: Sequence[Reading], received_at: datetime
+    conn: AsyncConnection,
+    batch: Sequence[Reading],
+    received_at: datetime,
+    retained: Collection[ReadingKey] = (),
 ) -> set[ReadingKey]:
-    """Store readings, ignoring ones already stored; return the keys that were new."""
+    """Store readings, ignoring ones already stored; return the keys that were new. Those in
+    `retained` are the broker's retained copies of a state."""
     if not batch:
         return set()
     rows = []
@@ -54,6 +59,7 @@ async def insert_readings(
                 "unit": r.unit,
                 "ts": r.ts,
                 "received_at": received_at,
+                "retained": bool(retained) and reading_key(r) in retained,
             }
         )
     stmt = (
@@ -159,6 +165,21 @@ async def list_devices(
     return [_device(row) for row in await conn.execute(query)]
 
 
+async def devices_by_key(
+    conn: AsyncConnection, keys: Collection[tuple[str, str]]
+) -> list[DeviceRecord]:
+    """The registered devices among `keys` (household id, device id)."""
+    ordered = sorted(keys)
+    pair = sa.tuple_(devices.c.household_id, devices.c.device_id)
+    out: list[DeviceRecord] = []
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        rows = await conn.execute(
+            sa.select(devices).where(pair.in_(ordered[start : start + _KEYS_PER_QUERY]))
+        )
+        out += [_device(row) for row in rows]
+    return out
+
+
 NewDevice = tuple[str, str, DeviceKind | None, str | None]
 """A device registered by its own messages: household id, device id, kind (if it said), source."""
 
@@ -183,6 +204,33 @@ async def device_kinds(
         )
         for household_id, device_id, kind in rows:
             found[(household_id, device_id)] = DeviceKind(kind) if kind else None
+    return found
+
+
+async def device_values(
+    conn: AsyncConnection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], dict[Metric, tuple[ReadingValue, datetime]]]:
+    """The latest values of the devices among `keys` (household id, device id), with when each
+    was measured: one query per 500 devices."""
+    found: dict[tuple[str, str], dict[Metric, tuple[ReadingValue, datetime]]] = {}
+    ordered = sorted(keys)
+    pair = sa.tuple_(device_state.c.household_id, device_state.c.device_id)
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        rows = await conn.execute(
+            sa.select(
+                device_state.c.household_id,
+                device_state.c.device_id,
+                device_state.c.metric,
+                device_state.c.value_num,
+                device_state.c.value_text,
+                device_state.c.ts,
+            ).where(pair.in_(ordered[start : start + _KEYS_PER_QUERY]))
+        )
+        for household_id, device_id, name, num, text, ts in rows:
+            metric = Metric(name)
+            value = decode_value(metric, num, text)
+            if value is not None:
+                found.setdefault((household_id, device_id), {})[metric] = (value, ts)
     return found
 
 
@@ -327,4 +375,64 @@ async def all_device_states(conn: AsyncConnection) -> list[tuple[str, StateValue
         metric = Metric(m["metric"])
         value = decode_value(metric, m["value_num"], m["value_text"])
         out.append((m["household_id"], StateValue(m["device_id"], metric, value, m["ts"])))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading as the table holds it, with its id (the order readings were stored in)."""
+
+    id: int
+    reading: Reading
+    retained: bool
+
+
+_STORED_COLUMNS = (
+    readings.c.id,
+    readings.c.household_id,
+    readings.c.device_id,
+    readings.c.metric,
+    readings.c.value_num,
+    readings.c.value_text,
+    readings.c.unit,
+    readings.c.ts,
+    readings.c.retained,
+)
+
+
+async def readings_after(
+    conn: AsyncConnection, after_id: int, limit: int, *, up_to: int | None = None
+) -> list[StoredReading]:
+    """Readings stored with an id above `after_id` (and at most `up_to`), in id order."""
+    query = sa.select(*_STORED_COLUMNS).where(readings.c.id > after_id)
+    if up_to is not None:
+        query = query.where(readings.c.id <= up_to)
+    return _stored(await conn.execute(query.order_by(readings.c.id).limit(limit)))
+
+
+async def readings_by_id(conn: AsyncConnection, ids: Collection[int]) -> list[StoredReading]:
+    """Those of these readings that are stored (visible to this transaction), in id order."""
+    ordered = sorted(ids)
+    out: list[StoredReading] = []
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        chunk = ordered[start : start + _KEYS_PER_QUERY]
+        query = sa.select(*_STORED_COLUMNS).where(readings.c.id.in_(chunk))
+        out += _stored(await conn.execute(query.order_by(readings.c.id)))
+    return out
+
+
+async def newest_reading_id(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(sa.select(sa.func.coalesce(sa.func.max(readings.c.id), 0))) or 0)
+
+
+def _stored(rows: sa.CursorResult[Any]) -> list[StoredReading]:
+    out = []
+    for row in rows:
+        id_, household_id, device_id, name, num, text, unit, ts, retained = tuple(row)
+        metric = Metric(name)
+        value = decode_value(metric, num, text)
+        if value is None:
+            continue
+        reading = Reading(household_id, device_id, None, metric, value, unit, ts)
+        out.append(StoredReading(id_, reading, bool(retained)))
     return out

@@ -139,6 +139,8 @@ readings = sa.Table(
     sa.Column("unit", sa.String(16)),
     sa.Column("ts", UTCDateTime, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    # The broker's retained copy of a state: no sign that the device is alive when it came.
+    sa.Column("retained", sa.Boolean, nullable=False, server_default=sa.false()),
     # A redelivered message (QoS 1 is at-least-once) carries the same key and is ignored.
     sa.UniqueConstraint("household_id", "device_id", "metric", "ts", name="uq_readings_key"),
     sa.Index("ix_readings_household_ts", "household_id", "ts"),
@@ -360,4 +362,25 @@ mqtt_deliveries = sa.Table(
     sa.Column("client_id", sa.String(128), primary_key=True),
     sa.Column("keys", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Time-driven detection is partitioned by household (DESIGN.md §9): each partition is owned by
+# one process's detector at a time, by a lease it renews. `read_to` is the readings id up to
+# which the partition's households' rule state was last saved: whoever takes the partition
+# over goes on from there.
+detector_partitions = sa.Table(
+    "detector_partitions",
+    metadata,
+    sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("read_to", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# The detectors alive now, each renewing its row: partitions are shared out among them.
+detector_members = sa.Table(
+    "detector_members",
+    metadata,
+    sa.Column("owner", sa.String(128), primary_key=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )

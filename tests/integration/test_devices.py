@@ -75,6 +75,7 @@ async def test_installed_smoke_alarm_that_never_reports_is_flagged_then_cleared(
     await gateway.pipeline.process(
         [message(f"{unique_id}/homes/H001/smoke-1/telemetry", '{"smoke": false}', clock.now())]
     )
+    await gateway.detector.follow()  # on PostgreSQL the detector reads it back from the table
     assert await active_alerts(gateway) == []
     detail = (await client.get("/api/households/H001", headers=AUTH)).json()
     (device,) = detail["devices"]
@@ -110,6 +111,7 @@ async def test_a_silent_meter_is_flagged_and_clears_when_heard(
     assert isinstance(clock, ManualClock)
     topic = f"{unique_id}/homes/H001/water-1/telemetry"
     await gateway.pipeline.process([message(topic, '{"water_total_l": 10.0}', T0)])
+    await gateway.detector.follow()  # on PostgreSQL the detector reads it back from the table
     clock.advance(timedelta(minutes=50))
     await gateway.detector.tick()
     assert await active_alerts(gateway) == []
@@ -118,6 +120,7 @@ async def test_a_silent_meter_is_flagged_and_clears_when_heard(
     (silent,) = await active_alerts(gateway)
     assert silent["summary"] == "silent for longer than allowed"
     await gateway.pipeline.process([message(topic, '{"water_total_l": 11.0}', clock.now())])
+    await gateway.detector.follow()
     assert await active_alerts(gateway) == []
 
 

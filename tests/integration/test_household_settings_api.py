@@ -163,7 +163,7 @@ async def test_the_engine_takes_the_new_settings(client: httpx.AsyncClient, gate
     assert put.status_code == 200
     rules = gateway.detector.engine.state("H001").rules
     assert rules is not None
-    [no_water] = [r for r in rules if isinstance(r, NoWaterUse)]
+    [no_water] = [r for r in rules.rules if isinstance(r, NoWaterUse)]
     assert no_water.config.window_h == 20
 
     await client.put(RULES, json={}, headers=AUTH)

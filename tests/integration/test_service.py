@@ -37,7 +37,9 @@ class Service:
         *,
         database_url: str | None = None,
         name: str = "gateway",
+        mqtt_extra: str = "",
     ) -> None:
+        """`mqtt_extra`: more lines for the config's [mqtt] table (a shared group)."""
         self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -50,6 +52,7 @@ class Service:
 [mqtt]
 url = "{mqtt_url}"
 client_id = "svc-{prefix}-{name}"
+{mqtt_extra}
 
 [database]
 url = "{self.database_url}"

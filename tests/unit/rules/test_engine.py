@@ -15,6 +15,8 @@ from tests.unit.rules.helpers import T0, reading
 
 class Broken:
     id: ClassVar[str] = "broken"
+    metrics: ClassVar[frozenset[Metric] | None] = None
+    per_message: ClassVar[bool] = False
     config = RuleConfig(severity=Severity.LOW)
 
     def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
@@ -25,9 +27,11 @@ class Broken:
 
 
 class SeesBefore:
-    """Records the value the state held when the rule ran."""
+    """Records the value the state held when the rule ran (a per-message rule)."""
 
     id: ClassVar[str] = "sees_before"
+    metrics: ClassVar[frozenset[Metric] | None] = None
+    per_message: ClassVar[bool] = True
     config = RuleConfig(severity=Severity.LOW)
 
     def __init__(self) -> None:
@@ -68,6 +72,8 @@ def test_meter_totals_become_consumption_and_last_use():
     seen = []
 
     class Spy(SeesBefore):
+        per_message = False  # consumption is the rules over time's
+
         def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
             seen.append(state.consumption.amount if state.consumption else None)
             return []
@@ -86,6 +92,8 @@ def test_counters_restored_at_start_up_continue_without_a_spike():
     seen = []
 
     class Spy(SeesBefore):
+        per_message = False  # consumption is the rules over time's
+
         def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
             seen.append(state.consumption.amount if state.consumption else None)
             return []
