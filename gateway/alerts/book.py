@@ -21,28 +21,34 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.alerts.escalation import Escalator
+from gateway.alerts.escalation import Escalator, Start
 from gateway.alerts.messages import Language
 from gateway.alerts.visits import CHECKIN_NOTE, file_visit
-from gateway.care.households import get_household
+from gateway.care.households import Household, get_households
 from gateway.clock import Clock
 from gateway.config import EscalationSettings
 from gateway.models import AlertStatus, EvidenceValue, Finding, FindingAction, Severity
 from gateway.observability import GatewayMetrics
 from gateway.rules.catalogue import QuietHoursConfig
 from gateway.store.alerts import (
+    AlertKey,
     AlertRecord,
+    EventRow,
+    active_alerts_of,
     add_event,
+    add_events,
+    alert_key,
     find_active,
     get_alert,
-    insert_alert,
+    open_alerts,
     update_alert,
 )
-from gateway.store.tables import notifications
+from gateway.store.tables import alerts, notifications
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+HOUSEHOLDS_PER_QUERY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +124,22 @@ class AlertBook:
 
     async def apply(self, conn: AsyncConnection, findings: Sequence[Finding]) -> Applied:
         """Open, update or close alerts for these findings, in order, in the caller's
-        transaction; the caller announces `Applied.changes` after its commit."""
+        transaction; the caller announces `Applied.changes` after its commit.
+
+        Everything is read from the database, so any gateway process may apply any finding:
+        a clear closes the alert another process opened, and an alert two processes open at
+        once is one alert (the second's finding repeats it). Consecutive openings are written
+        together, a few statements for the lot."""
         applied = Applied()
+        opening: list[Finding] = []
         for item in findings:
             if item.action is FindingAction.OPEN:
-                await self._open(conn, item, applied)
-            else:
-                await self._clear(conn, item, applied)
+                opening.append(item)
+                continue
+            await self._open(conn, opening, applied)
+            opening = []
+            await self._clear(conn, item, applied)
+        await self._open(conn, opening, applied)
         return applied
 
     def announce(self, changes: Iterable[AlertChange]) -> None:
@@ -224,31 +239,49 @@ class AlertBook:
         )
         return await self._get(conn, alert_id)
 
-    async def _open(self, conn: AsyncConnection, item: Finding, applied: Applied) -> None:
-        now = self.clock.now()
-        active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
-        if active is not None:
-            await update_alert(
-                conn,
-                active.id,
-                last_seen_at=max(active.last_seen_at, item.ts),
-                occurrences=active.occurrences + 1,
-                evidence=item.evidence,
-                condition_cleared_at=None,
-                updated_at=now,
-            )
-            if active.condition_cleared_at is not None:
-                await add_event(conn, active.id, now, "recurred", SYSTEM_ACTOR, item.summary)
+    async def _open(
+        self, conn: AsyncConnection, findings: Sequence[Finding], applied: Applied
+    ) -> None:
+        """Open an alert for each key without an active one, and repeat the active ones."""
+        if not findings:
             return
-        alert_id = await insert_alert(conn, item, AlertStatus.OPEN, now)
-        await add_event(conn, alert_id, now, "opened", SYSTEM_ACTOR, item.summary)
-        applied.opened.append(alert_id)
-        applied.notification_ids += await self._escalate(conn, alert_id, item, now)
-        applied.changes.append(
-            AlertChange(
-                item.household_id, item.rule_id, item.device_id, item.ts, True, item.evidence
-            )
+        now = self.clock.now()
+        by_key: dict[AlertKey, list[Finding]] = {}
+        for item in findings:
+            by_key.setdefault(alert_key(item), []).append(item)
+        active = await active_alerts_of(conn, by_key)
+        opened: dict[AlertKey, AlertRecord] = {}
+        missing = [key for key in by_key if key not in active]
+        while missing:
+            opened |= await open_alerts(conn, [by_key[key][0] for key in missing], now)
+            # Not inserted: another process's alert, committed meanwhile, is the one to repeat
+            # (or, were it resolved meanwhile too, the next round opens a new one).
+            lost = [key for key in missing if key not in opened]
+            active |= await active_alerts_of(conn, lost) if lost else {}
+            missing = [key for key in lost if key not in active]
+        for key, group in by_key.items():
+            repeats = group[1:] if key in opened else group
+            if repeats:
+                await self._repeat(conn, opened.get(key) or active[key], repeats, now)
+        fresh = [(opened[key], group[0]) for key, group in by_key.items() if key in opened]
+        await self._escalate(conn, fresh, applied, now)
+
+    async def _repeat(
+        self, conn: AsyncConnection, alert: AlertRecord, repeats: Sequence[Finding], now: datetime
+    ) -> None:
+        """The condition of an active alert was found again: it is the same alert."""
+        await update_alert(
+            conn,
+            alert.id,
+            last_seen_at=max(alert.last_seen_at, *(item.ts for item in repeats)),
+            # Counted in SQL: another process may be repeating the same alert.
+            occurrences=alerts.c.occurrences + len(repeats),
+            evidence=repeats[-1].evidence,
+            condition_cleared_at=None,
+            updated_at=now,
         )
+        if alert.condition_cleared_at is not None:
+            await add_event(conn, alert.id, now, "recurred", SYSTEM_ACTOR, repeats[0].summary)
 
     async def _clear(self, conn: AsyncConnection, item: Finding, applied: Applied) -> None:
         active = await find_active(conn, item.household_id, item.rule_id, item.device_id)
@@ -305,28 +338,51 @@ class AlertBook:
         )
 
     async def _escalate(
-        self, conn: AsyncConnection, alert_id: int, item: Finding, now: datetime
-    ) -> list[int]:
-        """Start the new alert's escalation (its first step at once, unless held)."""
-        household = await get_household(conn, item.household_id)
-        if household is None:
-            await add_event(conn, alert_id, now, "no_recipient", SYSTEM_ACTOR, "unknown household")
-        not_before = None
-        if household is not None:
-            not_before = await self._hold(conn, alert_id, household.id, item.severity, now)
-        if self.escalator is None:
-            return []
-        return await self.escalator.begin(
-            conn, await self._get(conn, alert_id), household, not_before
-        )
-
-    async def _hold(
         self,
         conn: AsyncConnection,
+        fresh: Sequence[tuple[AlertRecord, Finding]],
+        applied: Applied,
+        now: datetime,
+    ) -> None:
+        """Note the new alerts opened and start their escalations (each one's first step at
+        once, unless held)."""
+        homes = await self._households(conn, {alert.household_id for alert, _ in fresh})
+        events: list[EventRow] = []
+        starts: list[Start] = []
+        for alert, item in fresh:
+            events.append((alert.id, now, "opened", SYSTEM_ACTOR, item.summary))
+            household = homes.get(alert.household_id)
+            not_before = None
+            if household is None:
+                events.append((alert.id, now, "no_recipient", SYSTEM_ACTOR, "unknown household"))
+            else:
+                not_before = self._hold(alert.id, household.id, item.severity, now, events)
+            starts.append(Start(alert, household, not_before))
+            applied.opened.append(alert.id)
+            applied.changes.append(
+                AlertChange(
+                    item.household_id, item.rule_id, item.device_id, item.ts, True, item.evidence
+                )
+            )
+        await add_events(conn, events)
+        applied.notification_ids += await self.escalator.begin(conn, starts)
+
+    async def _households(self, conn: AsyncConnection, ids: set[str]) -> dict[str, Household]:
+        """These households with their contacts, by id (the ones that exist)."""
+        wanted = sorted(ids)
+        found: dict[str, Household] = {}
+        for start in range(0, len(wanted), HOUSEHOLDS_PER_QUERY):
+            chunk = wanted[start : start + HOUSEHOLDS_PER_QUERY]
+            found |= {h.id: h for h in await get_households(conn, chunk)}
+        return found
+
+    def _hold(
+        self,
         alert_id: int,
         household_id: str,
         severity: Severity,
         now: datetime,
+        events: list[EventRow],
     ) -> datetime | None:
         """The end of the household's quiet hours if they hold this alert's messages, noted."""
         if self.quiet_hours is None:
@@ -335,13 +391,14 @@ class AlertBook:
         until = quiet_hours_end(config, severity, now, zone)
         if until is not None:
             local = until.astimezone(zone)
-            await add_event(
-                conn,
-                alert_id,
-                now,
-                "notification_held",
-                SYSTEM_ACTOR,
-                f"quiet hours: messages wait until {local:%Y-%m-%d %H:%M}",
+            events.append(
+                (
+                    alert_id,
+                    now,
+                    "notification_held",
+                    SYSTEM_ACTOR,
+                    f"quiet hours: messages wait until {local:%Y-%m-%d %H:%M}",
+                )
             )
         return until
 

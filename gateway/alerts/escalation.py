@@ -26,15 +26,25 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.alerts.links import AckLinks
-from gateway.alerts.messages import AlertText, Texts, alert_fields
+from gateway.alerts.messages import Texts
 from gateway.alerts.notifiers.base import Channel, Purpose
-from gateway.alerts.policy import Audience, Policy, Step, resolve_policy
+from gateway.alerts.policy import Policy, Step, resolve_policy
+from gateway.alerts.steps import (
+    ACKNOWLEDGED,
+    DONE,
+    RUNNING,
+    Message,
+    Progress,
+    Recipient,
+    StepPlanner,
+    StepRun,
+)
 from gateway.care.households import Household, get_household
 from gateway.clock import Clock
-from gateway.config import EscalationSettings, RobotSettings
+from gateway.config import EscalationSettings
 from gateway.models import AlertStatus, Severity
 from gateway.observability import GatewayMetrics
-from gateway.store.alerts import AlertRecord, add_event, get_alert
+from gateway.store.alerts import AlertRecord, add_event, add_events, get_alert
 from gateway.store.tables import alerts, escalations, notifications
 
 log = logging.getLogger(__name__)
@@ -42,11 +52,6 @@ log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
 CLAIM_BATCH = 50
 """Due escalations claimed per transaction."""
-
-RUNNING = "running"
-ACKNOWLEDGED = "acknowledged"
-"""Acknowledged, a closed loop running: escalates again unless someone arrives or resolves."""
-DONE = "done"
 
 FAILED_DELIVERY = frozenset({"failed", "undelivered", "no-answer", "busy", "canceled"})
 """What providers report (later, by callback) about a message that did not reach its person."""
@@ -56,13 +61,13 @@ Submit = Callable[[Iterable[int]], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Recipient:
-    role: str
-    """elder, visitor, relative, control_room or robot."""
-    name: str
-    address: str
-    """A phone number (E.164), or a robot's name."""
-    language: str
+class Start:
+    """A new alert whose escalation begins: its household (None: unknown), and when its
+    messages may go (None: at once; else the end of the household's quiet hours)."""
+
+    alert: AlertRecord
+    household: Household | None
+    not_before: datetime | None
 
 
 class Escalator:
@@ -89,12 +94,26 @@ class Escalator:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.submit = submit
         self.texts = Texts(settings.templates)
+        self.steps = StepPlanner(
+            settings,
+            self.texts,
+            language=language,
+            default_zone=default_zone,
+            hears_answers=self.public_url is not None,
+        )
         self.wake: Callable[[], None] = lambda: None
         """Asks for `run_due` soon (the composition root points it at the scheduler)."""
         self._running = False
         self._again = False
-        self.links: AckLinks | None = None
+
+    @property
+    def links(self) -> AckLinks | None:
         """Signs the acknowledge links group robots carry (set when the API serves them)."""
+        return self.steps.links
+
+    @links.setter
+    def links(self, links: AckLinks | None) -> None:
+        self.steps.links = links
 
     @property
     def hears_answers(self) -> bool:
@@ -118,33 +137,47 @@ class Escalator:
 
     # Called by the alert book, in its transactions.
 
-    async def begin(
-        self,
-        conn: AsyncConnection,
-        alert: AlertRecord,
-        household: Household | None,
-        not_before: datetime | None,
-    ) -> list[int]:
-        """Freeze the policy onto a new alert and, unless it is held, run its first step."""
+    async def begin(self, conn: AsyncConnection, starts: Sequence[Start]) -> list[int]:
+        """Freeze the policy onto each new alert and, unless it is held, run its first step;
+        returns the notifications queued. The alerts are this transaction's own (nobody else
+        can have moved them), so each table is written once for them all."""
         now = self.clock.now()
-        policy = self.policy_for(alert.severity, alert.rule_id, household)
-        started = not_before or now
-        await conn.execute(
-            sa.insert(escalations).values(
-                alert_id=alert.id,
-                policy=policy.to_json(),
-                state=RUNNING,
-                step=0,
-                rounds=0,
-                next_at=started,
-                started_at=started,
-                updated_at=now,
+        positions: list[dict[str, object]] = []
+        runs: list[StepRun] = []
+        for start in starts:
+            alert = start.alert
+            policy = self.policy_for(alert.severity, alert.rule_id, start.household)
+            started = start.not_before or now
+            position = {"step": 0, "rounds": 0, "runs": 0, "next_at": started}
+            if started <= now:
+                first = Progress(policy, RUNNING, 0, 0, 0)
+                run = self.steps.plan(first, alert, start.household, now)
+                runs.append(run)
+                position = {
+                    "step": run.step,
+                    "rounds": run.rounds,
+                    "runs": run.runs,
+                    "next_at": run.next_at,
+                }
+            positions.append(
+                {
+                    "alert_id": alert.id,
+                    "policy": policy.to_json(),
+                    "state": RUNNING,
+                    "started_at": started,
+                    "updated_at": now,
+                    **position,
+                }
             )
+        if positions:
+            await conn.execute(sa.insert(escalations), positions)
+        ids = await self._queue(conn, [m for run in runs for m in run.messages], now)
+        await add_events(
+            conn, [(run.alert_id, now, e, SYSTEM_ACTOR, d) for run in runs for e, d in run.events]
         )
-        if started > now:
-            return []
-        state = _State(alert.id, policy, RUNNING, 0, 0, 0)
-        return await self._run(conn, state, alert, household, now)
+        for run in runs:
+            await self._mark(conn, run, now)
+        return ids
 
     async def acknowledged(self, conn: AsyncConnection, alert_id: int, now: datetime) -> None:
         """Someone took charge: steps stop; a closed loop waits for arrival."""
@@ -201,15 +234,14 @@ class Escalator:
                         await self.finished(conn, row.alert_id, now)
                         continue
                     household = await get_household(conn, alert.household_id)
-                    state = _State(
-                        row.alert_id,
+                    progress = Progress(
                         Policy.from_json(row.policy),
                         row.state,
                         row.step,
                         row.rounds,
                         row.runs,
                     )
-                    submitted += await self._run(conn, state, alert, household, now)
+                    submitted += await self._run(conn, progress, alert, household, now)
             self.submit(submitted)
             ran += len(rows)
             if len(rows) < CLAIM_BATCH and not self._again:
@@ -298,270 +330,73 @@ class Escalator:
     async def _run(
         self,
         conn: AsyncConnection,
-        state: _State,
+        progress: Progress,
         alert: AlertRecord,
         household: Household | None,
         now: datetime,
     ) -> list[int]:
         """Run what is due for one escalation and set its next time (conditionally: a row
         changed by someone else since it was read is left alone)."""
-        policy = state.policy
-        step, rounds, note = state.step, state.rounds, None
-        if state.state == ACKNOWLEDGED:
-            step, rounds = policy.first_person_step(), 0
-            note = self.texts.render(
-                "reescalated",
-                self.language,
-                by=alert.acknowledged_by or "-",
-                minutes=f"{policy.closed_loop_min:g}",
-            )
-            await add_event(
-                conn,
-                alert.id,
-                now,
-                "reescalated",
-                SYSTEM_ACTOR,
-                f"acknowledged by {alert.acknowledged_by}, nobody on site within "
-                f"{policy.closed_loop_min:g} min",
-            )
-            await conn.execute(
-                sa.update(alerts)
-                .where(alerts.c.id == alert.id)
-                .values(status=AlertStatus.ESCALATED.value, updated_at=now)
-            )
-        ids: list[int] = []
-        run = state.runs
-        skipped = 0
-        while True:
-            index = min(step, len(policy.steps) - 1)
-            repeat = step >= len(policy.steps)
-            current = policy.steps[index]
-            recipients, why_nobody = self._recipients(current, household, alert)
-            if recipients:
-                run = state.runs + 1
-                ids = await self._send_step(
-                    conn,
-                    alert,
-                    household,
-                    (index, run),
-                    current,
-                    recipients,
-                    rounds,
-                    repeat,
-                    note,
-                    now,
-                )
-                next_at = now + timedelta(minutes=current.wait_min)
-                step, rounds = (step, rounds + 1) if repeat else (step + 1, rounds)
-                break
-            await add_event(
-                conn,
-                alert.id,
-                now,
-                "step_skipped",
-                SYSTEM_ACTOR,
-                f"step {index + 1}/{len(policy.steps)}: {why_nobody}",
-            )
-            skipped += 1
-            if repeat or skipped > len(policy.steps):
-                # Nobody anywhere in the policy: the control room must see it.
-                await self._flag(conn, alert.id, "no_recipient", now)
-                next_at = now + timedelta(minutes=current.wait_min)
-                break
-            step += 1
+        run = self.steps.plan(progress, alert, household, now)
+        ids = await self._queue(conn, run.messages, now)
+        await add_events(conn, [(alert.id, now, e, SYSTEM_ACTOR, d) for e, d in run.events])
+        await self._mark(conn, run, now)
         changed = await conn.execute(
             sa.update(escalations)
             .where(
                 escalations.c.alert_id == alert.id,
-                escalations.c.state == state.state,
-                escalations.c.step == state.step,
-                escalations.c.rounds == state.rounds,
-                escalations.c.runs == state.runs,
+                escalations.c.state == progress.state,
+                escalations.c.step == progress.step,
+                escalations.c.rounds == progress.rounds,
+                escalations.c.runs == progress.runs,
             )
             .values(
-                state=RUNNING, step=step, rounds=rounds, runs=run, next_at=next_at, updated_at=now
+                state=RUNNING,
+                step=run.step,
+                rounds=run.rounds,
+                runs=run.runs,
+                next_at=run.next_at,
+                updated_at=now,
             )
         )
         if changed.rowcount != 1:
             raise _Conflict(alert.id)
         return ids
 
-    async def _send_step(
-        self,
-        conn: AsyncConnection,
-        alert: AlertRecord,
-        household: Household | None,
-        at: tuple[int, int],
-        step: Step,
-        recipients: Sequence[Recipient],
-        rounds: int,
-        repeat: bool,
-        note: str | None,
-        now: datetime,
+    async def _queue(
+        self, conn: AsyncConnection, messages: Sequence[Message], now: datetime
     ) -> list[int]:
-        assert household is not None  # recipients come from it
-        index, run = at
-        zone = household.zone(self.default_zone)
-        purpose = Purpose.CHECKIN if step.checkin else Purpose.ALERT
-        who = ", ".join(sorted({r.role for r in recipients}))
-        channels = ", ".join(c.value for c in step.channels)
-        reason = f"step {index + 1}: {who}" + (f" (repeat {rounds + 1})" if repeat else "")
-        ids = []
-        for recipient in recipients:
-            lang = recipient.language
-            fields = alert_fields(
-                AlertText(
-                    rule_id=alert.rule_id,
-                    severity=alert.severity,
-                    elder_name=household.elder_name,
-                    address=household.address.one_line(),
-                    device_id=alert.device_id,
-                    at=alert.opened_at,
-                ),
-                "en" if lang == "en" else "zh",
-                zone,
-            )
-            prefix = (note or "") + (
-                self.texts.render("repeat", lang, round=rounds + 2) if repeat else ""
-            )
-            for channel in self._channels(step, recipient):
-                body = self._body(purpose, channel, lang, fields, household, prefix)
-                if channel is Channel.ROBOT and self.links is not None:
-                    fields = {**fields, "link": self.links.url(alert.id)}
-                ids.append(
-                    await self._insert(
-                        conn,
-                        alert.id,
-                        index,
-                        run,
-                        channel,
-                        recipient,
-                        reason,
-                        purpose,
-                        body,
-                        fields,
-                        now,
-                    )
-                )
-        event = (
-            "checkin_call" if step.checkin else ("escalated" if index or repeat else "notifying")
+        """Queue these notifications (one statement); their ids, in the same order."""
+        if not messages:
+            return []
+        result = await conn.execute(
+            sa.insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True),
+            [m.row(now) for m in messages],
         )
-        await add_event(
-            conn,
-            alert.id,
-            now,
-            event,
-            SYSTEM_ACTOR,
-            f"{reason} by {channels}: " + ", ".join(f"{r.name} ({r.role})" for r in recipients),
-        )
-        self.metrics.escalation_steps.labels(event).inc()
-        if (index or repeat) and not step.checkin:
+        return [int(nid) for nid in result.scalars()]
+
+    async def _mark(self, conn: AsyncConnection, run: StepRun, now: datetime) -> None:
+        """What a step run changes on the alert itself: its status, its flag; and the
+        metrics."""
+        for event in run.counted:
+            self.metrics.escalation_steps.labels(event).inc()
+        if run.reescalated:
+            await conn.execute(
+                sa.update(alerts)
+                .where(alerts.c.id == run.alert_id)
+                .values(status=AlertStatus.ESCALATED.value, updated_at=now)
+            )
+        if run.escalated:
             await conn.execute(
                 sa.update(alerts)
                 .where(
-                    alerts.c.id == alert.id,
+                    alerts.c.id == run.alert_id,
                     alerts.c.status.in_([AlertStatus.OPEN.value, AlertStatus.NOTIFIED.value]),
                 )
                 .values(status=AlertStatus.ESCALATED.value, updated_at=now)
             )
-        if step.flag:
-            await self._flag(conn, alert.id, "control_room", now)
-        return ids
-
-    def _channels(self, step: Step, recipient: Recipient) -> list[Channel]:
-        if recipient.role == "robot":
-            return [Channel.ROBOT]
-        if step.checkin:
-            return [Channel.VOICE]
-        return [c for c in step.channels if c is not Channel.ROBOT]
-
-    def _body(
-        self,
-        purpose: Purpose,
-        channel: Channel,
-        lang: str,
-        fields: Mapping[str, str],
-        household: Household,
-        prefix: str,
-    ) -> str:
-        if purpose is Purpose.CHECKIN:
-            return self.texts.render("checkin", lang, elder=household.elder_name)
-        if channel is Channel.ROBOT:
-            return prefix + self.texts.render("robot_body", lang, **fields)
-        ack = ""
-        if channel is Channel.SMS and self.hears_answers:
-            ack = self.texts.render("ack_sms", lang)
-        return prefix + self.texts.render("alert", lang, **{**fields, "ack": ack})
-
-    def _recipients(
-        self, step: Step, household: Household | None, alert: AlertRecord
-    ) -> tuple[list[Recipient], str]:
-        """Who this step reaches, once each (by address), or why nobody."""
-        if household is None:
-            return [], "unknown household"
-        found: dict[tuple[str, str], Recipient] = {}
-        missing: list[str] = []
-        default = self.language
-        for audience in step.to:
-            people: list[Recipient] = []
-            if audience is Audience.ELDER:
-                if not self.hears_answers:
-                    missing.append("check-in call off: no public_url to hear the answer")
-                elif household.elder_phone:
-                    people = [
-                        Recipient("elder", household.elder_name, household.elder_phone, default)
-                    ]
-                else:
-                    missing.append("no phone for the elder on file")
-            elif audience is Audience.VISITORS:
-                people = [
-                    Recipient("visitor", c.name, c.phone, c.language or default)
-                    for c in household.visitors
-                ]
-                if not people:
-                    missing.append("no visitor on file")
-            elif audience in (Audience.FIRST_RELATIVE, Audience.RELATIVES):
-                chosen = (
-                    household.relatives[:1]
-                    if audience is Audience.FIRST_RELATIVE
-                    else (household.relatives)
-                )
-                people = [
-                    Recipient("relative", c.name, c.phone, c.language or default) for c in chosen
-                ]
-                if not people:
-                    missing.append("no relative on file")
-            elif audience is Audience.CONTROL_ROOM:
-                room = self.settings.control_room
-                if room.phone:
-                    people = [
-                        Recipient("control_room", room.name, room.phone, room.language or default)
-                    ]
-                elif not self._robots(household, control_room=True) or (
-                    Channel.ROBOT not in step.channels
-                ):
-                    missing.append("no control-room phone or robot configured")
-            for person in people:
-                found.setdefault((person.address, person.role), person)
-        if Channel.ROBOT in step.channels and not step.checkin:
-            control = Audience.CONTROL_ROOM in step.to
-            for robot in self._robots(household, control_room=control):
-                found.setdefault(
-                    (robot.name, "robot"), Recipient("robot", robot.name, robot.name, default)
-                )
-        # A person on file twice (a visitor who is also a relative) is told once.
-        by_address: dict[str, Recipient] = {}
-        for person in found.values():
-            by_address.setdefault(person.address, person)
-        return list(by_address.values()), "; ".join(missing) or "nobody to contact"
-
-    def _robots(self, household: Household, *, control_room: bool) -> list[RobotSettings]:
-        village = household.address.village
-        return [
-            r
-            for r in self.settings.robots
-            if (village and village in r.villages) or (control_room and not r.villages)
-        ]
+        if run.flag is not None:
+            await self._flag(conn, run.alert_id, run.flag, now)
 
     async def _insert(
         self,
@@ -625,16 +460,6 @@ class Escalator:
             await add_event(conn, alert_id, now, "flagged", SYSTEM_ACTOR, reason)
             self.metrics.alerts_flagged_total.labels(reason).inc()
             log.warning("alert %s flagged: %s", alert_id, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    alert_id: int
-    policy: Policy
-    state: str
-    step: int
-    rounds: int
-    runs: int
 
 
 class _Conflict(Exception):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,8 +23,12 @@ SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.MEDIUM,
     Severity.LOW,
 )
+AlertKey = tuple[str, str, str]
+"""(household id, rule id, device id): at most one active alert each (`uq_alerts_active`)."""
+ACTIVE = sa.text("status != 'resolved'")
+"""The predicate of `uq_alerts_active`, word for word: an upsert names it to use the index."""
 KEYS_PER_QUERY = 500
-"""Households named in one IN (...) list."""
+"""Households per look-up of active alerts (bind parameters are limited)."""
 AlertOrder = Literal["newest", "queue"]
 """newest: the latest opened first; queue: critical first, then high, medium, low, and the
 longest waiting first within a severity (the order the control room works in)."""
@@ -67,27 +72,70 @@ def _record(row: sa.Row[Any]) -> AlertRecord:
     return AlertRecord(**m)
 
 
-async def insert_alert(
-    conn: AsyncConnection, item: Finding, status: AlertStatus, now: datetime
-) -> int:
-    result = await conn.execute(
-        sa.insert(alerts)
-        .values(
-            household_id=item.household_id,
-            device_id=item.device_id,
-            rule_id=item.rule_id,
-            severity=item.severity.value,
-            status=status.value,
-            summary=item.summary[:500],
-            evidence=item.evidence,
-            opened_at=item.ts,
-            last_seen_at=item.ts,
-            occurrences=1,
-            updated_at=now,
+def alert_key(item: Finding | AlertRecord) -> AlertKey:
+    return (item.household_id, item.rule_id, item.device_id)
+
+
+async def open_alerts(
+    conn: AsyncConnection, items: Iterable[Finding], now: datetime
+) -> dict[AlertKey, AlertRecord]:
+    """Insert an open alert for each finding (one per key) unless its key has an active alert
+    already, committed or not: the unique index decides, so two processes opening the same
+    alert make one. On PostgreSQL an insert meeting another transaction's uncommitted alert
+    waits for it, and does nothing once that commits. Returns the alerts inserted, by key.
+
+    Rows go in key order, so that two processes opening overlapping sets wait for each other
+    in one order (no deadlock)."""
+    rows = [_new_alert(item, now) for item in sorted(items, key=alert_key)]
+    if not rows:
+        return {}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(alerts)
+        .on_conflict_do_nothing(
+            index_elements=[alerts.c.household_id, alerts.c.rule_id, alerts.c.device_id],
+            index_where=ACTIVE,
         )
-        .returning(alerts.c.id)
+        .returning(*alerts.c)
     )
-    return int(result.scalar_one())
+    result = await conn.execute(statement, rows)
+    return {alert_key(alert): alert for alert in map(_record, result)}
+
+
+def _new_alert(item: Finding, now: datetime) -> dict[str, Any]:
+    return {
+        "household_id": item.household_id,
+        "device_id": item.device_id,
+        "rule_id": item.rule_id,
+        "severity": item.severity.value,
+        "status": AlertStatus.OPEN.value,
+        "summary": item.summary[:500],
+        "evidence": item.evidence,
+        "opened_at": item.ts,
+        "last_seen_at": item.ts,
+        "occurrences": 1,
+        "updated_at": now,
+    }
+
+
+async def active_alerts_of(
+    conn: AsyncConnection, keys: Iterable[AlertKey]
+) -> dict[AlertKey, AlertRecord]:
+    """The active alert of each of these keys that has one (committed, or written by this
+    transaction), by key."""
+    wanted = set(keys)
+    homes = sorted({household for household, _, _ in wanted})
+    found: dict[AlertKey, AlertRecord] = {}
+    for start in range(0, len(homes), KEYS_PER_QUERY):
+        query = sa.select(alerts).where(
+            alerts.c.household_id.in_(homes[start : start + KEYS_PER_QUERY]),
+            alerts.c.status != AlertStatus.RESOLVED.value,
+        )
+        for row in await conn.execute(query):
+            alert = _record(row)
+            if alert_key(alert) in wanted:
+                found[alert_key(alert)] = alert
+    return found
 
 
 async def update_alert(conn: AsyncConnection, alert_id: int, **values: Any) -> None:
@@ -115,6 +163,31 @@ async def add_event(
         )
     )
     note_alert(conn, alert_id, event)
+
+
+EventRow = tuple[int, datetime, str, str | None, str | None]
+"""(alert id, at, event, actor, detail): an `alert_events` row, as `add_event` takes it."""
+
+
+async def add_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+    """Several `add_event`s in one statement; each alert's events keep their order."""
+    if not rows:
+        return
+    await conn.execute(
+        sa.insert(alert_events),
+        [
+            {
+                "alert_id": alert_id,
+                "at": at,
+                "event": event,
+                "actor": actor,
+                "detail": detail[:1000] if detail else None,
+            }
+            for alert_id, at, event, actor, detail in rows
+        ],
+    )
+    for alert_id, _, event, _, _ in rows:
+        note_alert(conn, alert_id, event)
 
 
 async def find_active(
