@@ -92,8 +92,9 @@ class StartupError(Exception):
     """The gateway cannot start; the message says why in one line."""
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """Bind the API's socket up front, so a taken port is a clear error, not a crash later."""
+def listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """Bind the API's socket up front, so a taken port is a clear error, not a crash later.
+    `shared`: other worker processes bind the same port (SO_REUSEPORT spreads connections)."""
     try:
         family, _, _, _, address = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -106,6 +107,8 @@ def listen(host: str, port: int) -> socket.socket:
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
@@ -218,8 +221,11 @@ class Gateway:
         *,
         clock: Clock | None = None,
         notifier: Notifier | None = None,
+        share_port: bool = False,
     ) -> None:
+        """`share_port`: one of several worker processes serving the API on the same port."""
         self.settings = settings
+        self.share_port = share_port
         self.clock = clock or SystemClock()
         self.metrics = GatewayMetrics()
         self.core = Core(
@@ -275,6 +281,8 @@ class Gateway:
             self.clock,
         )
         self.live = LiveFeed(self.db, self.metrics)
+        self.live.on_registry = self._registry_heard
+        self._reloads: set[asyncio.Task[None]] = set()
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
 
@@ -316,12 +324,21 @@ class Gateway:
         await self.core.household_changed(household_id)
         self.live.registry_changed(household_id)
 
+    def _registry_heard(self, household_ids: frozenset[str]) -> None:
+        """Another process changed these households (their settings, away periods): reload
+        them, so the detector owning them here judges with what was set there."""
+        for household_id in household_ids:
+            task = asyncio.get_running_loop().create_task(self.core.household_changed(household_id))
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
     def broker_status(self) -> BrokerStatus:
         return BrokerStatus(self.ingest.connected.is_set(), self.settings.mqtt.display_url())
 
     async def run(self, stop: asyncio.Event, *, admin_token: str | None) -> None:
         """Ingest, notify, tick and (with a token) serve HTTP until `stop` is set."""
-        sock = listen(self.settings.http.host, self.settings.http.port) if admin_token else None
+        http = self.settings.http
+        sock = listen(http.host, http.port, shared=self.share_port) if admin_token else None
         schedule = Schedule(self.metrics)
         # On event time the rules tick as the traffic's time passes, after each batch.
         if not isinstance(self.clock, EventClock):

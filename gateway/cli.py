@@ -17,13 +17,14 @@ from pathlib import Path
 
 from gateway.app import Gateway, StartupError
 from gateway.clock import EventClock
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, Settings, load_settings
 from gateway.devices import DeviceMessage, Rejected, normaliser_for
 from gateway.ingest.sources import SourceTable
 from gateway.privacy import PersonalDataFilter
 from gateway.reports.coverage import CoverageReport
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
 from gateway.store.database import DatabaseUnusable
+from gateway.workers import as_worker, supervise, why_one, worker_count
 
 log = logging.getLogger("gateway")
 
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         help="time for time-driven rules: the system clock (default), or the newest reading's "
         "time (for simulators and replayed streams)",
     )
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        help="gateway processes sharing the load (default: one per core; PostgreSQL only, "
+        "SQLite runs one)",
+    )
+    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="run a self-contained demo (embedded broker, SQLite)")
@@ -160,9 +168,32 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     token = settings.require_admin_token()
     _setup_logging(settings.log_level)
-    gateway = Gateway(settings, clock=EventClock() if args.clock == "event" else None)
+    if args.worker is None:
+        count = worker_count(args.workers)
+        reason = why_one(settings)
+        if count > 1 and reason is not None:
+            if args.workers is not None:
+                print(f"iot-gateway: {reason}", file=sys.stderr, flush=True)
+            count = 1
+        if count > 1:
+            _migrate(settings)  # once, before the workers race to do it
+            print(
+                f"iot-gateway: starting {count} workers on a shared subscription "
+                f"({args.clock} clock); API on http://{settings.http.host}:{settings.http.port}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return supervise(_without_workers(sys.argv[1:]), count)
+    else:
+        settings = as_worker(settings, args.worker)
+    gateway = Gateway(
+        settings,
+        clock=EventClock() if args.clock == "event" else None,
+        share_port=args.worker is not None,
+    )
+    who = "" if args.worker is None else f" worker {args.worker}"
     print(
-        f"iot-gateway: starting ({args.clock} clock); "
+        f"iot-gateway{who}: starting ({args.clock} clock); "
         f"API on http://{settings.http.host}:{settings.http.port}, "
         f"broker {settings.mqtt.display_url()}",
         file=sys.stderr,
@@ -170,6 +201,40 @@ def _run(args: argparse.Namespace) -> int:
     )
     asyncio.run(_serve(gateway, token))
     return 0
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """This command's arguments without --workers (each worker is one process)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _migrate(settings: Settings) -> None:
+    from gateway.store.database import create_engine, upgrade
+
+    async def migrate() -> None:
+        engine = create_engine(settings.database.url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
 
 
 async def _serve(gateway: Gateway, token: str) -> None:
@@ -185,18 +250,8 @@ async def _serve(gateway: Gateway, token: str) -> None:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from gateway.store.database import create_engine, upgrade
-
     settings = load_settings(args.config)
-
-    async def migrate() -> None:
-        engine = create_engine(settings.database.url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(migrate())
+    _migrate(settings)
     print(f"database schema is up to date ({settings.database.url.split('://')[0]})")
     return 0
 
