@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,9 +30,12 @@ class LiveFeed:
     ) -> None:
         self.metrics = metrics
         self.hub = LiveHub(interval_s=interval_s, on_count=metrics.live_clients.set)
+        self.on_registry: Callable[[frozenset[str]], None] | None = None
+        """Told of households whose registry entry or settings changed in another process
+        (PostgreSQL): the detector reloads their zone, rule overrides and away periods."""
         self.bus: Bus
         if engine.dialect.name == "postgresql":
-            self.bus = PostgresBus(engine, self.hub.deliver, channel=channel)
+            self.bus = PostgresBus(engine, self._deliver, channel=channel)
         else:
             self.bus = LocalBus(self.hub.deliver)
         self.collector = ChangeCollector(engine, self.publish)
@@ -53,6 +56,11 @@ class LiveFeed:
                 if count:
                     self.metrics.live_events.labels(kind).inc(count)
         self.bus.publish(event)
+
+    def _deliver(self, event: LiveEvent) -> None:
+        self.hub.deliver(event)
+        if isinstance(event, Changed) and event.registry and self.on_registry is not None:
+            self.on_registry(event.registry)
 
     def registry_changed(self, household_id: str) -> None:
         """A household's registry entry changed (committed): its page and who sees it."""

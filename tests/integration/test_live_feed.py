@@ -25,7 +25,7 @@ from gateway.live.feed import LiveFeed
 from gateway.live.hub import Visible
 from gateway.observability import GatewayMetrics
 from gateway.store.database import create_engine
-from tests.integration.harness import HOUSEHOLD, Publisher, isolated_settings, register
+from tests.integration.harness import HOUSEHOLD, Publisher, eventually, isolated_settings, register
 
 pytestmark = pytest.mark.mqtt
 
@@ -279,3 +279,31 @@ async def test_a_gateway_stopping_closes_its_feeds_with_1012(
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1012
+
+
+@pytest.mark.postgres
+async def test_settings_changed_through_one_process_reach_the_others_detector(
+    mqtt_url: str, postgres_url: str, unique_id: str
+):
+    """The detector owning a household may run in another process than the API that changed
+    its rules: it hears of the change through the live feed and reloads them."""
+    async with (
+        serving(mqtt_url, postgres_url, unique_id) as changing,
+        serving(mqtt_url, postgres_url, f"{unique_id}-b") as other,
+    ):
+        await register(changing, HOUSEHOLD)
+        async with api(changing) as client:
+            reply = await client.put(
+                "/api/households/H001/rules",
+                json={"no_water_use": {"window_h": 20}},
+                headers=ADMIN,
+            )
+            assert reply.status_code == 200, reply.text
+
+        async def reloaded() -> bool:
+            rules = other.detector.engine.state("H001").rules
+            return rules is not None and any(
+                getattr(r.config, "window_h", None) == 20 for r in rules.rules
+            )
+
+        assert await eventually(reloaded, within=5.0)
