@@ -101,11 +101,6 @@ class GatewayMetrics:
             "Reading ids the detector skipped over and still waits to see committed",
             registry=r,
         )
-        self.detector_lag = Gauge(
-            "iot_gateway_detector_lag_readings",
-            "Readings stored that the detector has not read yet (last look)",
-            registry=r,
-        )
         self.rule_state_saved = Counter(
             "iot_gateway_rule_state_saved",
             "Households whose rule state (activity log) was saved",

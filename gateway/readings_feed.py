@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.readings import (
     StoredReading,
-    newest_reading_id,
     readings_after,
     readings_by_id,
 )
@@ -49,10 +48,6 @@ class ReadingsFeed:
     @property
     def gaps(self) -> int:
         return len(self._gaps)
-
-    async def newest(self) -> int:
-        async with self.db.connect() as conn:
-            return await newest_reading_id(conn)
 
     async def read(self, limit: int = READ_LIMIT) -> list[StoredReading]:
         """The readings stored since the last read (and gaps filled since), in id order."""

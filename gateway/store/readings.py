@@ -421,10 +421,6 @@ async def readings_by_id(conn: AsyncConnection, ids: Collection[int]) -> list[St
     return out
 
 
-async def newest_reading_id(conn: AsyncConnection) -> int:
-    return int(await conn.scalar(sa.select(sa.func.coalesce(sa.func.max(readings.c.id), 0))) or 0)
-
-
 def _stored(rows: sa.CursorResult[Any]) -> list[StoredReading]:
     out = []
     for row in rows:
