@@ -20,15 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.care.households import HouseholdIn, create_household
 from gateway.models import AlertStatus
-from gateway.store.tables import alerts, readings
+from gateway.store.tables import alerts, detector_members, readings
 from tests.integration.harness import HOUSEHOLD, Publisher
-from tests.integration.test_service import Service
+from tests.integration.test_service import AUTH, Service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mqtt]
 
@@ -207,3 +208,73 @@ async def test_three_processes_share_the_stream_and_one_dies_midway(
     assert [a["household_id"] for a in dry] == [home(n) for n in DRY]
     for alert in dry:
         assert alert["opened_at"] == T0 + LAST_USE + timedelta(hours=12), alert
+
+
+async def test_run_with_workers_shares_the_load_and_stops_them_all(
+    tmp_path: Path,
+    mqtt_url: str,
+    mqtt_broker_kind: str,
+    postgres_url: str,
+    unique_id: str,
+    missing_service: Callable[[str], NoReturn],
+) -> None:
+    """`iot-gateway run --workers 2`: two worker processes on one port and one shared
+    subscription, each holding its share of the partitions; a stop stops them both."""
+    if mqtt_broker_kind == "amqtt":
+        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
+    service = Service(
+        tmp_path, mqtt_url, unique_id, {}, args=["--workers", "2"], database_url=postgres_url
+    )
+    db = create_async_engine(postgres_url)
+    publisher = Publisher(mqtt_url)
+    try:
+        service.start()
+        created = await asyncio.to_thread(
+            httpx.post, f"{service.url}/api/households", json=HOUSEHOLD, headers=AUTH
+        )
+        assert created.status_code == 201, created.text
+
+        async def members() -> list[str]:
+            async with db.connect() as conn:
+                rows = await conn.scalars(sa.select(detector_members.c.owner))
+                return sorted(rows)
+
+        deadline = time.monotonic() + 30
+        while len(await members()) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert await members() == [f"svc-{unique_id}-gateway-w0", f"svc-{unique_id}-gateway-w1"]
+        topic = f"{unique_id}/homes/H001/smoke-1/telemetry"
+        publisher.send(topic, {"kind": "smoke_detector", "smoke": True})
+        deadline = time.monotonic() + 10
+        found: list[dict[str, Any]] = []
+        while not found and time.monotonic() < deadline:
+            response = await asyncio.to_thread(httpx.get, f"{service.url}/api/alerts", headers=AUTH)
+            found = response.json()
+            await asyncio.sleep(0.1)
+        assert [a["rule"] for a in found] == ["smoke_alarm"]
+        service.stop()
+        assert service.process is not None
+        assert service.process.returncode == 0, service.log.read_text()
+        assert await members() == []  # both resigned their partitions in order
+        log = service.log.read_text()
+        assert "starting 2 workers" in log
+        assert "worker 0: starting" in log
+        assert "worker 1: starting" in log
+    finally:
+        publisher.close()
+        service.stop()
+        await db.dispose()
+
+
+def test_run_with_workers_on_sqlite_says_why_it_runs_one(
+    tmp_path: Path, mqtt_url: str, unique_id: str
+) -> None:
+    service = Service(tmp_path, mqtt_url, unique_id, {}, args=["--workers", "2"])
+    try:
+        service.start()
+        assert httpx.get(f"{service.url}/api/health", timeout=5).status_code == 200
+    finally:
+        service.stop()
+    log = service.log.read_text()
+    assert "SQLite has a single writer: running one gateway process" in log
+    assert "worker 0" not in log
