@@ -24,7 +24,7 @@ from gateway.privacy import PersonalDataFilter
 from gateway.reports.coverage import CoverageReport
 from gateway.rules.catalogue import RulesConfigError, load_rules_config
 from gateway.store.database import DatabaseUnusable
-from gateway.workers import as_worker, supervise, why_one, worker_count
+from gateway.workers import as_worker, supervise, watch_supervisor, why_one, worker_count
 
 log = logging.getLogger("gateway")
 
@@ -199,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    asyncio.run(_serve(gateway, token))
+    asyncio.run(_serve(gateway, token, supervised=args.worker is not None))
     return 0
 
 
@@ -237,15 +237,19 @@ def _migrate(settings: Settings) -> None:
     asyncio.run(migrate())
 
 
-async def _serve(gateway: Gateway, token: str) -> None:
+async def _serve(gateway: Gateway, token: str, *, supervised: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(watch_supervisor(stop)) if supervised else None
     try:
         await gateway.prepare()
         await gateway.run(stop, admin_token=token)
     finally:
+        stop.set()
+        if watch is not None:
+            await watch
         await gateway.close()
 
 

@@ -14,6 +14,8 @@ run out).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP = "iot-gateway"
 RESTART_AFTER_S = 2.0
 STOP_GRACE_S = 30.0
+QUICK_EXIT_S = 30.0
+QUICK_EXITS = 5
+"""A worker that exits this many times in a row within QUICK_EXIT_S of starting cannot run
+(a database gone, a port taken): the supervisor stops them all rather than loop for ever."""
 
 
 def worker_count(requested: int | None) -> int:
@@ -64,41 +70,63 @@ def as_worker(settings: Settings, index: int) -> Settings:
 
 
 def supervise(argv: Sequence[str], count: int) -> int:
-    """Run `count` workers (`argv` is this command's arguments) until told to stop."""
+    """Run `count` workers (`argv` is this command's arguments) until told to stop; 1 if a
+    worker keeps failing as soon as it starts."""
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    workers: dict[int, subprocess.Popen[bytes]] = {}
+    workers: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+    quick_exits = 0
     try:
         for index in range(count):
-            workers[index] = _start(argv, index)
+            workers[index] = (_start(argv, index), time.monotonic())
         while not stopping.wait(0.5):
-            for index, process in list(workers.items()):
+            for index, (process, started) in list(workers.items()):
                 code = process.poll()
                 if code is None:
                     continue
+                quick_exits = quick_exits + 1 if time.monotonic() - started < QUICK_EXIT_S else 1
+                if quick_exits >= QUICK_EXITS:
+                    print(
+                        f"iot-gateway: workers keep exiting as they start ({code}); stopping",
+                        file=sys.stderr,
+                    )
+                    return 1
                 log.error("worker %s exited with %s; starting it again", index, code)
                 print(f"iot-gateway: worker {index} exited ({code}); restarting", file=sys.stderr)
                 if stopping.wait(RESTART_AFTER_S):
                     break
-                workers[index] = _start(argv, index)
+                workers[index] = (_start(argv, index), time.monotonic())
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for process in workers.values():
+        for process, _ in workers.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for process in workers.values():
+        for process, _ in workers.values():
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
     return 0
+
+
+async def watch_supervisor(stop: asyncio.Event) -> None:
+    """In a worker: stop when the supervisor is gone (killed outright, it could not pass the
+    stop on), rather than run on unsupervised."""
+    parent = os.getppid()
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.warning("the supervisor is gone; stopping")
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def _start(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
