@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -129,7 +130,7 @@ async def test_three_processes_share_the_stream_and_one_dies_midway(
             mqtt_url,
             unique_id,
             {},
-            args=["--clock", "event"],
+            args=["--clock", "event", "--workers", "1"],  # one process each: a kill kills it
             database_url=postgres_url,
             name=name,
             mqtt_extra=f'shared_group = "g{unique_id}"',
@@ -278,3 +279,44 @@ def test_run_with_workers_on_sqlite_says_why_it_runs_one(
     log = service.log.read_text()
     assert "SQLite has a single writer: running one gateway process" in log
     assert "worker 0" not in log
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+    tmp_path: Path,
+    mqtt_url: str,
+    mqtt_broker_kind: str,
+    postgres_url: str,
+    unique_id: str,
+    missing_service: Callable[[str], NoReturn],
+) -> None:
+    """Killed outright, the supervisor cannot pass the stop on: its workers notice and stop,
+    rather than run on unsupervised (and a new supervisor start a second set)."""
+    if mqtt_broker_kind == "amqtt":
+        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
+    service = Service(
+        tmp_path, mqtt_url, unique_id, {}, args=["--workers", "2"], database_url=postgres_url
+    )
+    try:
+        service.start()
+        assert service.process is not None
+        found = subprocess.run(
+            ["pgrep", "-P", str(service.process.pid)], capture_output=True, text=True
+        )
+        workers = [int(pid) for pid in found.stdout.split()]
+        assert len(workers) == 2
+        service.kill()
+        deadline = time.monotonic() + 20
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers still running without a supervisor"
+            time.sleep(0.2)
+    finally:
+        service.stop()
