@@ -26,8 +26,9 @@ from gateway.care.reminder_plan import ReminderRules
 from gateway.care.reminders import VisitReminders
 from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
-from gateway.config import Settings
+from gateway.config import IngestSettings, Settings
 from gateway.detector import Detector
+from gateway.ingest.lanes import AlarmBudget, Lanes
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.live.feed import LiveFeed
@@ -85,6 +86,17 @@ def channel_notifiers(settings: Settings, chosen: Notifier | None) -> dict[Chann
 
         robot = RobotNotifier(settings.escalation.robots, wall_clock=SystemClock())
     return {Channel.SMS: sms, Channel.VOICE: calls, Channel.ROBOT: robot}
+
+
+def alarm_lanes(limits: IngestSettings, sources: SourceTable) -> Lanes:
+    """Ingest's buffer, with possible alarms ahead within each household's budget."""
+
+    def household_of(topic: str) -> str | None:
+        match = sources.match(topic)
+        return match.household_id if match is not None else None
+
+    budget = AlarmBudget(limits.alarm_lane_per_s, limits.alarm_lane_burst, household_of)
+    return Lanes(limits.buffer_size, budget)
 
 
 class StartupError(Exception):
@@ -258,6 +270,7 @@ class Gateway:
             settings.mqtt,
             self.core.sources.subscriptions(settings.mqtt.shared_group),
             self.clock,
+            lanes=alarm_lanes(settings.ingest, self.core.sources),
         )
         self.live = LiveFeed(self.db, self.metrics)
         self.http: uvicorn.Server | None = None
@@ -385,9 +398,11 @@ class Gateway:
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
-        async for batch in self.ingest.batches():
+        self.metrics.watch_buffer(self.ingest.lanes, self.clock)
+        async for lane, batch in self.ingest.lane_batches():
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
+            self.metrics.count_batch(lane, self.ingest.lanes)
             if isinstance(self.clock, EventClock):
                 await self.detector.tick_through(self.clock.now())
 
