@@ -28,7 +28,7 @@ from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
 from gateway.config import IngestSettings, Settings
 from gateway.detector import Detector
-from gateway.ingest.lanes import AlarmBudget, Lanes
+from gateway.ingest.lanes import AlarmBudget, Lane, Lanes
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.live.feed import LiveFeed
@@ -47,6 +47,8 @@ SAVE_INTERVAL_S = 300
 this much activity is forgotten, so an inactivity alert may open this much early."""
 SHUTDOWN_GRACE_S = 15.0
 LIVE_FRAME_MAX_BYTES = 16 * 1024
+ALARM_HEADSTART_S = 0.05
+"""After a batch of alarms that notified someone, ingest pauses this long for the dispatcher."""
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -275,6 +277,8 @@ class Gateway:
         self.live = LiveFeed(self.db, self.metrics)
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
+        self._notified = 0
+        """Batches of notifications handed to the dispatcher so far."""
 
     async def prepare(self) -> None:
         await self.core.prepare()
@@ -400,13 +404,19 @@ class Gateway:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
         self.metrics.watch_buffer(self.ingest.lanes, self.clock)
         async for lane, batch in self.ingest.lane_batches():
+            notified = self._notified
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
             self.metrics.count_batch(lane, self.ingest.lanes)
+            if lane is Lane.ALARM and self._notified != notified:
+                # The alarm's first messages are claimed and sent before ordinary readings
+                # take the database again (SQLite has one writer).
+                await asyncio.sleep(ALARM_HEADSTART_S)
             if isinstance(self.clock, EventClock):
                 await self.detector.tick_through(self.clock.now())
 
     def _notify(self, notification_ids: Iterable[int]) -> None:
+        self._notified += 1
         self.dispatcher.submit(notification_ids)
 
 

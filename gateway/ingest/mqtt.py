@@ -18,6 +18,7 @@ import asyncio
 import logging
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,11 @@ from gateway.config import MqttSettings
 from gateway.ingest.lanes import Lane, Lanes
 
 log = logging.getLogger(__name__)
+
+ORDINARY_BATCH_S = 0.05
+"""About how long storing one batch of ordinary messages may take (an alarm may wait that)."""
+MIN_BATCH = 50
+"""The smallest ordinary batch, whatever the time: fewer would cost more in commits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +140,26 @@ class MqttIngest:
     async def lane_batches(
         self, max_batch: int = 500
     ) -> AsyncIterator[tuple[Lane, list[InboundMessage]]]:
-        """`batches()`, each with the lane it was taken from."""
+        """`batches()`, each with the lane it was taken from.
+
+        An alarm that arrives while an ordinary batch is being stored waits for that batch, so
+        ordinary batches are sized to take about `ORDINARY_BATCH_S` each, going by the last
+        one: a machine that stores fast still gets large batches, a busy one smaller ones.
+        """
+        size = max_batch
         while not self._stopping.is_set():
-            taken = self.lanes.take(max_batch, 0)  # no thread hop while there is work
+            taken = self.lanes.take(size, 0)  # no thread hop while there is work
             if taken is None:
-                taken = await asyncio.to_thread(self.lanes.take, max_batch, 0.5)
-            if taken is not None:
-                yield taken
+                taken = await asyncio.to_thread(self.lanes.take, size, 0.5)
+            if taken is None:
+                continue
+            began = time.perf_counter()
+            yield taken
+            lane, batch = taken
+            if lane is Lane.ORDINARY:
+                per_message = (time.perf_counter() - began) / len(batch)
+                fits = int(ORDINARY_BATCH_S / per_message) if per_message > 0 else max_batch
+                size = max(MIN_BATCH, min(max_batch, fits))
 
     def ack(self, messages: Sequence[InboundMessage]) -> None:
         """Tell the broker these messages are safely stored."""
