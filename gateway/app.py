@@ -26,8 +26,9 @@ from gateway.care.reminder_plan import ReminderRules
 from gateway.care.reminders import VisitReminders
 from gateway.care.warning_sms import WarningSmsReplies
 from gateway.clock import Clock, EventClock, SystemClock
-from gateway.config import Settings
+from gateway.config import IngestSettings, Settings
 from gateway.detector import FOLLOW_S, LEASE_RENEW_S, Detector
+from gateway.ingest.lanes import AlarmBudget, Lane, Lanes
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.sources import SourceTable
 from gateway.live.feed import LiveFeed
@@ -47,6 +48,8 @@ SAVE_INTERVAL_S = 300
 this much activity is forgotten, so an inactivity alert may open this much early."""
 SHUTDOWN_GRACE_S = 15.0
 LIVE_FRAME_MAX_BYTES = 16 * 1024
+ALARM_HEADSTART_S = 0.05
+"""After a batch of alarms that notified someone, ingest pauses this long for the dispatcher."""
 
 
 def default_notifier(settings: Settings) -> Notifier:
@@ -86,6 +89,17 @@ def channel_notifiers(settings: Settings, chosen: Notifier | None) -> dict[Chann
 
         robot = RobotNotifier(settings.escalation.robots, wall_clock=SystemClock())
     return {Channel.SMS: sms, Channel.VOICE: calls, Channel.ROBOT: robot}
+
+
+def alarm_lanes(limits: IngestSettings, sources: SourceTable) -> Lanes:
+    """Ingest's buffer, with possible alarms ahead within each household's budget."""
+
+    def household_of(topic: str) -> str | None:
+        match = sources.match(topic)
+        return match.household_id if match is not None else None
+
+    budget = AlarmBudget(limits.alarm_lane_per_s, limits.alarm_lane_burst, household_of)
+    return Lanes(limits.buffer_size, budget)
 
 
 class StartupError(Exception):
@@ -279,12 +293,15 @@ class Gateway:
             settings.mqtt,
             self.core.sources.subscriptions(settings.mqtt.shared_group),
             self.clock,
+            lanes=alarm_lanes(settings.ingest, self.core.sources),
         )
         self.live = LiveFeed(self.db, self.metrics)
         self.live.on_registry = self._registry_heard
         self._reloads: set[asyncio.Task[None]] = set()
         self.http: uvicorn.Server | None = None
         self.http_port: int | None = None
+        self._notified = 0
+        """Batches of notifications handed to the dispatcher so far."""
 
     async def prepare(self) -> None:
         await self.core.prepare()
@@ -426,9 +443,16 @@ class Gateway:
 
     async def _consume(self) -> None:
         self.metrics.broker_connected.set_function(lambda: float(self.ingest.connected.is_set()))
-        async for batch in self.ingest.batches():
+        self.metrics.watch_buffer(self.ingest.lanes, self.clock)
+        async for lane, batch in self.ingest.lane_batches():
+            notified = self._notified
             await self.pipeline.process_with_retry(batch)
             self.ingest.ack(batch)
+            self.metrics.count_batch(lane, self.ingest.lanes)
+            if lane is Lane.ALARM and self._notified != notified:
+                # The alarm's first messages are claimed and sent before ordinary readings
+                # take the database again (SQLite has one writer).
+                await asyncio.sleep(ALARM_HEADSTART_S)
             if isinstance(self.clock, EventClock) and self.pipeline.hand_over:
                 await self.detector.tick_through(self.clock.now())
 
@@ -449,6 +473,7 @@ class Gateway:
                     await asyncio.wait_for(stop.wait(), FOLLOW_S)
 
     def _notify(self, notification_ids: Iterable[int]) -> None:
+        self._notified += 1
         self.dispatcher.submit(notification_ids)
 
 

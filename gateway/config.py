@@ -266,6 +266,15 @@ class IngestSettings(_Section):
     shed (alarms pass)."""
     household_burst: int = Field(default=1200, ge=1, le=1_000_000)
     """...with bursts of this many (a hub reconnecting, a gateway's backlog after a restart)."""
+    buffer_size: int = Field(default=20_000, ge=100, le=60_000)
+    """Ordinary messages received and not yet stored that the gateway holds; past it, the
+    broker keeps the rest. The broker's window of unacknowledged messages (mosquitto's
+    max_inflight_messages) must be no larger, or alarms behind a full buffer wait too."""
+    alarm_lane_per_s: float = Field(default=0.2, gt=0, le=1_000)
+    """Possible alarms a second a household may have handled ahead of ordinary readings, on
+    average; past it, its alarms are stored and alerted in turn, behind the backlog."""
+    alarm_lane_burst: int = Field(default=20, ge=1, le=10_000)
+    """...with bursts of this many."""
 
 
 class SourceSettings(_Section):

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gateway.ingest.lanes import Lane
+
+if TYPE_CHECKING:
+    from gateway.clock import Clock
+    from gateway.ingest.lanes import Lanes
 
 
 class GatewayMetrics:
@@ -82,6 +91,32 @@ class GatewayMetrics:
             "Seconds from a message's arrival to its readings being committed (last batch)",
             registry=r,
         )
+        self.ingest_buffered = Gauge(
+            "iot_gateway_ingest_buffered_messages",
+            "Messages received and waiting to be stored, by lane: alarm (possible alarms, "
+            "taken first) and ordinary (bounded by [ingest] buffer_size)",
+            ["lane"],
+            registry=r,
+        )
+        self.ingest_oldest = Gauge(
+            "iot_gateway_ingest_buffer_oldest_age_seconds",
+            "Seconds the oldest ordinary message waiting to be stored has waited (0: none)",
+            registry=r,
+        )
+        self.ingest_batches = Counter(
+            "iot_gateway_ingest_batches",
+            "Batches of messages stored, by lane (alarm batches go ahead of ordinary ones)",
+            ["lane"],
+            registry=r,
+        )
+        self.alarm_lane = Counter(
+            "iot_gateway_alarm_lane_messages",
+            "Possible alarms taken ahead of ordinary messages (prioritised), or left in turn "
+            "because their household spent its alarm-lane budget (over_budget)",
+            ["outcome"],
+            registry=r,
+        )
+        self._alarm_lane_counted: dict[str, int] = {}
         self.broker_connected = Gauge(
             "iot_gateway_broker_connected", "1 while connected to the broker", registry=r
         )
@@ -136,6 +171,29 @@ class GatewayMetrics:
             ["job"],
             registry=r,
         )
+
+    def watch_buffer(self, lanes: Lanes, clock: Clock) -> None:
+        """Read ingest's lanes at each scrape (they change thousands of times a second)."""
+        for lane in Lane:
+            self.ingest_buffered.labels(lane).set_function(partial(lanes.depth, lane))
+
+        def oldest_age() -> float:
+            oldest = lanes.oldest()
+            return 0.0 if oldest is None else (clock.now() - oldest).total_seconds()
+
+        self.ingest_oldest.set_function(oldest_age)
+
+    def count_batch(self, lane: Lane, lanes: Lanes) -> None:
+        """A batch stored: count it, and bring the alarm lane's counters (kept by the network
+        thread, which must not wait for a metrics lock) up to date."""
+        self.ingest_batches.labels(lane).inc()
+        for outcome, now in (
+            ("prioritised", lanes.prioritised),
+            ("over_budget", lanes.over_budget),
+        ):
+            counter = self.alarm_lane.labels(outcome)
+            counter.inc(now - self._alarm_lane_counted.get(outcome, 0))
+            self._alarm_lane_counted[outcome] = now
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -176,6 +176,8 @@ class _MosquittoProcess:
             f"persistence_location {self._workdir}/\n"
             # As in config/mosquitto: the default of 1000 drops an offline session's backlog.
             "max_queued_messages 100000\n"
+            # As in config/mosquitto: the gateway holds the backlog, so it can take alarms first.
+            "max_inflight_messages 20000\n"
             f"log_dest file {self._workdir}/mosquitto.log\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )

@@ -1,19 +1,24 @@
 """The broker connection: QoS 1 on a persistent session, messages acknowledged only once stored.
 
 paho-mqtt runs its network loop in its own thread (it reconnects by itself, with backoff) and
-hands messages to asyncio through a bounded queue. When the queue is full the network thread
-waits, the broker holds the rest, and nothing is dropped. Messages are acknowledged (PUBACK)
-only after the caller has committed them, so a crash at any point loses nothing: the broker
-redelivers what was not acknowledged, and the store ignores what it already has.
+hands messages to asyncio through two lanes (gateway/ingest/lanes.py): possible alarms go ahead
+of ordinary readings, which wait in a bounded buffer. When that buffer is full the network
+thread waits, the broker holds the rest, and nothing is dropped; the broker's window of
+unacknowledged messages (mosquitto's `max_inflight_messages`) no larger than the buffer keeps
+the thread reading, so an alarm is seen as soon as the broker sends it. Messages are
+acknowledged (PUBACK) only after the caller has committed them, so a crash at any point loses
+nothing: the broker redelivers what was not acknowledged, and the store ignores what it already
+has. An alarm's batch is acknowledged before older ordinary messages: acknowledgements name
+their packet id, and Mosquitto and EMQX take them in any order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +31,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.clock import Clock
 from gateway.config import MqttSettings
+from gateway.ingest.lanes import Lane, Lanes
 
 log = logging.getLogger(__name__)
+
+ORDINARY_BATCH_S = 0.05
+"""About how long storing one batch of ordinary messages may take (an alarm may wait that)."""
+MIN_BATCH = 50
+"""The smallest ordinary batch, whatever the time: fewer would cost more in commits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +62,17 @@ class MqttIngest:
         subscriptions: Sequence[str],
         clock: Clock,
         *,
-        queue_size: int = 10_000,
+        lanes: Lanes | None = None,
     ) -> None:
+        """`lanes`: the buffer and the alarm lane's budget; by default 10,000 ordinary
+        messages and no alarm lane."""
         self.settings = settings
         self.subscriptions = list(subscriptions)
         self.clock = clock
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         """Set once the broker has confirmed the subscriptions of the current connection."""
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
+        self.lanes = lanes or Lanes(10_000, None)
         self._stopping = threading.Event()
         self._client = self._build_client()
 
@@ -120,19 +133,33 @@ class MqttIngest:
         return await asyncio.to_thread(self.subscribed.wait, within_s)
 
     async def batches(self, max_batch: int = 500) -> AsyncIterator[list[InboundMessage]]:
-        """Yield lists of received messages: the first waits, the rest is what is ready."""
-        while not self._stopping.is_set():
-            try:
-                first = await asyncio.to_thread(self._queue.get, True, 0.5)
-            except queue.Empty:
-                continue
-            batch = [first]
-            while len(batch) < max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+        """Yield lists of received messages, alarms first: what is ready, or the next to come."""
+        async for _lane, batch in self.lane_batches(max_batch):
             yield batch
+
+    async def lane_batches(
+        self, max_batch: int = 500
+    ) -> AsyncIterator[tuple[Lane, list[InboundMessage]]]:
+        """`batches()`, each with the lane it was taken from.
+
+        An alarm that arrives while an ordinary batch is being stored waits for that batch, so
+        ordinary batches are sized to take about `ORDINARY_BATCH_S` each, going by the last
+        one: a machine that stores fast still gets large batches, a busy one smaller ones.
+        """
+        size = max_batch
+        while not self._stopping.is_set():
+            taken = self.lanes.take(size, 0)  # no thread hop while there is work
+            if taken is None:
+                taken = await asyncio.to_thread(self.lanes.take, size, 0.5)
+            if taken is None:
+                continue
+            began = time.perf_counter()
+            yield taken
+            lane, batch = taken
+            if lane is Lane.ORDINARY:
+                per_message = (time.perf_counter() - began) / len(batch)
+                fits = int(ORDINARY_BATCH_S / per_message) if per_message > 0 else max_batch
+                size = max(MIN_BATCH, min(max_batch, fits))
 
     def ack(self, messages: Sequence[InboundMessage]) -> None:
         """Tell the broker these messages are safely stored."""
@@ -208,9 +235,4 @@ class MqttIngest:
         )
         # Block (backpressure) rather than drop; give up only when shutting down, leaving the
         # message unacknowledged at the broker.
-        while not self._stopping.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        self.lanes.put(item, self._stopping)
