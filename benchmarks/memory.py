@@ -493,28 +493,33 @@ def main() -> None:
         "parameters": {"households": args.households, "days": args.days, "tick": not args.no_tick},
         "runs": {name: [] for name in trees},
     }
+    out = args.out or RESULTS / f"memory-{result['database']}.json"
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.households:
             for name, tree in trees.items():
                 with fresh_database(args.database_url, Path(tmp)) as url:
                     print(f"{name}: {n} households …", file=sys.stderr, flush=True)
                     run = measure(url, n, args.days, tree=tree, tick=not args.no_tick)
+                    result["runs"][name].append(run)
+                    write(result, out)  # what is measured is kept, whatever comes next
+                    print(json.dumps(run), file=sys.stderr, flush=True)
                     if args.profile and n == max(args.households):
                         run["profile"] = run_child("--profile-url", url, tree)
-                    result["runs"][name].append(run)
-                    print(json.dumps(run), file=sys.stderr, flush=True)
+                        write(result, out)
+    print(out.read_text())
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    """The result so far, with the target judged on the largest size measured."""
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    largest = result["runs"]["this tree"][-1]
+    largest = max(result["runs"]["this tree"], key=lambda run: run["households"])
     result["target"] = {
         "kb_per_device": TARGET_KB_PER_DEVICE,
-        "at_households": largest["households"],
+        "at_devices": largest["devices"],
         "met": max(largest["restart"]["kb_per_device"], largest["live"]["kb_per_device"])
         <= TARGET_KB_PER_DEVICE,
     }
-    out = args.out or RESULTS / f"memory-{result['database']}.json"
-    text = json.dumps(result, indent=2)
-    out.write_text(text + "\n")
-    print(text)
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
