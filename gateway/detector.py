@@ -46,6 +46,7 @@ from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.alerts import active_alert_keys, active_alerts, lock_households
 from gateway.store.partitions import PARTITIONS, partition_of, release, renew, save_read_to
 from gateway.store.readings import (
+    DeviceRecord,
     StoredReading,
     all_device_states,
     device_values,
@@ -181,14 +182,7 @@ class Detector:
         async with self.db.connect() as conn:
             for device in await list_devices(conn):
                 if wanted(device.household_id):
-                    engine.note_device(
-                        device.household_id,
-                        device.device_id,
-                        kind=device.kind,
-                        source=device.source,
-                        registered_at=device.registered_at,
-                        last_seen=device.last_seen,
-                    )
+                    self._note(device)
             for household_id, state in await all_device_states(conn):
                 if state.value is None or not wanted(household_id):
                     continue
@@ -245,6 +239,17 @@ class Detector:
         """A device was registered: from its first message, or by an installer."""
         self.engine.note_device(
             household_id, device_id, kind=kind, source=source, registered_at=registered_at
+        )
+
+    def _note(self, device: DeviceRecord) -> None:
+        """What the store says of a device: kind, source, registration, when last heard."""
+        self.engine.note_device(
+            device.household_id,
+            device.device_id,
+            kind=device.kind,
+            source=device.source,
+            registered_at=device.registered_at,
+            last_seen=device.last_seen,
         )
 
     def quiet_hours(self, household_id: str) -> tuple[QuietHoursConfig, ZoneInfo]:
@@ -507,13 +512,7 @@ class Detector:
         if unknown:
             async with self.db.connect() as conn:
                 for device in await devices_by_key(conn, unknown):
-                    self.device_registered(
-                        device.household_id,
-                        device.device_id,
-                        kind=device.kind,
-                        source=device.source,
-                        registered_at=device.registered_at,
-                    )
+                    self._note(device)
         await self.take([(r.reading, r.retained) for r in rows])
 
     # --- time ----------------------------------------------------------------------------------

@@ -50,6 +50,13 @@ messages wait at the broker until it is back: the first part is short in event t
 meter looks silent meanwhile.)"""
 
 
+@pytest.fixture
+def shared_subscriptions(mqtt_broker_kind: str, missing_service: Callable[[str], NoReturn]) -> None:
+    """The session's broker hands a shared subscription's messages out (Mosquitto does)."""
+    if mqtt_broker_kind == "amqtt":
+        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
+
+
 def home(n: int) -> str:
     return f"H{n:03}"
 
@@ -112,13 +119,10 @@ async def wait_for_readings(db: AsyncEngine, expected: int, services: list[Servi
 async def test_three_processes_share_the_stream_and_one_dies_midway(
     tmp_path: Path,
     mqtt_url: str,
-    mqtt_broker_kind: str,
     postgres_url: str,
     unique_id: str,
-    missing_service: Callable[[str], NoReturn],
+    shared_subscriptions: None,
 ) -> None:
-    if mqtt_broker_kind == "amqtt":
-        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
     db = create_async_engine(postgres_url)
     async with db.begin() as conn:
         for n in range(HOMES):
@@ -214,15 +218,12 @@ async def test_three_processes_share_the_stream_and_one_dies_midway(
 async def test_run_with_workers_shares_the_load_and_stops_them_all(
     tmp_path: Path,
     mqtt_url: str,
-    mqtt_broker_kind: str,
     postgres_url: str,
     unique_id: str,
-    missing_service: Callable[[str], NoReturn],
+    shared_subscriptions: None,
 ) -> None:
     """`iot-gateway run --workers 2`: two worker processes on one port and one shared
     subscription, each holding its share of the partitions; a stop stops them both."""
-    if mqtt_broker_kind == "amqtt":
-        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
     service = Service(
         tmp_path, mqtt_url, unique_id, {}, args=["--workers", "2"], database_url=postgres_url
     )
@@ -293,15 +294,12 @@ def running(pid: int) -> bool:
 def test_workers_stop_when_their_supervisor_is_killed(
     tmp_path: Path,
     mqtt_url: str,
-    mqtt_broker_kind: str,
     postgres_url: str,
     unique_id: str,
-    missing_service: Callable[[str], NoReturn],
+    shared_subscriptions: None,
 ) -> None:
     """Killed outright, the supervisor cannot pass the stop on: its workers notice and stop,
     rather than run on unsupervised (and a new supervisor start a second set)."""
-    if mqtt_broker_kind == "amqtt":
-        missing_service("shared subscriptions need Mosquitto (amqtt has no $share)")
     service = Service(
         tmp_path, mqtt_url, unique_id, {}, args=["--workers", "2"], database_url=postgres_url
     )
