@@ -327,6 +327,12 @@ class Detector:
         opened at the first finding, so a later reading sees what an earlier one changed. If
         that transaction fails, the findings are stored again, with retries, as a tick's are.
         """
+        if self._event_tick is None and isinstance(self.clock, EventClock):
+            # Ticks on event time start from the first reading, not from the newest of the
+            # first batch: a batch spanning hours would skip its hours' ticks.
+            first = min((r.ts for r, retained in readings if not retained), default=None)
+            if first is not None:
+                self._event_tick = first
         found: list[Finding] = []
         applied = Applied()
         try:

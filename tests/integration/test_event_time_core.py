@@ -1,0 +1,46 @@
+"""Event time in the detector itself: ticks follow the readings it has taken, from the first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from gateway.app import Core
+from gateway.care.households import HouseholdIn, create_household
+from gateway.clock import EventClock
+from gateway.observability import GatewayMetrics
+from gateway.store.tables import alerts
+from tests.integration.harness import HOUSEHOLD, inbound, isolated_settings
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai: 12 h later is before night
+
+
+async def test_a_first_batch_spanning_hours_is_ticked_through_from_its_first_reading(
+    database_url: str, unique_id: str
+):
+    """Thirteen hours of a meter nobody uses arrive in one batch (a backlog after a restart):
+    the twelve-hour alert opens at 12:00 of event time, not at the first tick after the batch."""
+    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
+    clock = EventClock()
+    core = Core(settings, clock, GatewayMetrics(), lambda ids: None)
+    await core.prepare()
+    try:
+        async with core.db.begin() as conn:
+            await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
+        await core.household_changed("H001")
+        topic = f"{unique_id}/homes/H001/water-1/telemetry"
+        batch = []
+        for quarter in range(13 * 4 + 1):
+            ts = T0 + timedelta(minutes=15 * quarter)
+            body = {"kind": "water_meter", "water_total_l": 1234.5, "ts": ts.timestamp()}
+            batch.append(inbound(topic, body, ts))
+        await core.pipeline.process_with_retry(batch)
+        await core.detector.tick_through(clock.now())
+        async with core.db.connect() as conn:
+            opened = await conn.scalars(
+                sa.select(alerts.c.opened_at).where(alerts.c.rule_id == "no_water_use")
+            )
+            assert list(opened) == [T0 + timedelta(hours=12)]
+    finally:
+        await core.close()
