@@ -437,6 +437,8 @@ class Gateway:
             deliver.cancel()
             self.live.stop()  # after the last batch: its changes still reach other processes
             await live
+            # Reloads asked for by other processes' changes finish before the database closes.
+            await asyncio.gather(*self._reloads, return_exceptions=True)
 
     async def close(self) -> None:
         await self.core.close()
