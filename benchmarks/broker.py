@@ -17,11 +17,16 @@ def free_port() -> int:
 
 
 def start_broker(
-    folder: Path, max_queued: int = 1_000_000, max_inflight: int = 100
+    folder: Path,
+    max_queued: int = 1_000_000,
+    max_inflight: int = 100,
+    *,
+    queue_qos0: bool = False,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start mosquitto with its config in `folder`; the process and its port. `max_inflight`:
     the window of unacknowledged messages per client (config/mosquitto has 20,000; the ingest
-    benchmarks keep the 100 they were first measured with)."""
+    benchmarks keep the 100 they were first measured with). `queue_qos0`: offline persistent
+    sessions keep QoS 0 messages too (Mosquitto drops them by default)."""
     port = free_port()
     config = folder / "mosquitto.conf"
     user = os.environ.get("USER") or "root"
@@ -29,6 +34,7 @@ def start_broker(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {user}\n"
         # As config/mosquitto/mosquitto.conf: a persistent session keeps its backlog.
         f"max_queued_messages {max_queued}\nmax_inflight_messages {max_inflight}\n"
+        f"queue_qos0_messages {'true' if queue_qos0 else 'false'}\n"
     )
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     # Our own broker binary and config file: no outside input.

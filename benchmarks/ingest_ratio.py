@@ -1,55 +1,77 @@
 """How fast the gateway drains a backlog, as a ratio to a bare paho-mqtt subscriber draining the
 same backlog from the same broker in the same run.
 
-A private mosquitto (the shipped configuration's queue limits) holds a persistent QoS 1
-session's backlog: --households homes × --per-household native readings each (a power meter,
-stamped a minute apart, ~100 bytes). Each round drains the same backlog with:
+A private mosquitto (the shipped configuration's queue limits) holds a persistent session's
+backlog: --households homes × --per-household native readings each (a power meter, stamped a
+minute apart, ~100 bytes), published at --qos (1 by default; a QoS 0 backlog reaches the QoS 1
+subscription at QoS 0: no PUBACK). Each round drains the same backlog with:
 
-- `bare`: a paho-mqtt client that acknowledges each message and does nothing else;
-- `gateway`: `iot-gateway`'s ingest from this tree (SQLite in a temporary folder), timed from
-  its connection to the moment every message is committed and acknowledged;
+- `bare`: paho-mqtt clients that acknowledge each message and do nothing else;
+- `gateway`: `iot-gateway`'s ingest from this tree, on a fresh database (SQLite in a temporary
+  folder, or a database made for the drain on the PostgreSQL server --database-url names, and
+  dropped after), timed until every message is committed (and, at QoS 1, acknowledged);
 - `gateway@TREE` with --compare-tree: the same from another checkout (e.g. a worktree of an
   earlier commit), run with PYTHONPATH pointing at it.
 
-Each drain runs in a process of its own; the rounds alternate; medians are reported.
+--processes N (PostgreSQL) makes each drain N processes on one shared subscription
+(`$share/<group>/<topic>`), each with its own client id and persistent session, bare and
+gateway alike. Mosquitto 2.0 hands a shared subscription's messages to its members in turn
+whether they are connected or not, and queues them for an offline member's persistent session:
+so the sessions are made first, the backlog is published while all of them are offline
+(N × total/N), and the N processes connect together. Each drainer is a process of its own
+(benchmarks/ingest_drains.py), made ready first (a gateway migrates and registers the
+households), then told to go; a drain is timed from `go` until the drainers' counts add up
+to the backlog. The gateway's stored readings are counted afterwards, as a check.
+
+The rounds alternate; medians are reported.
 
     python benchmarks/ingest_ratio.py --rounds 3 --compare-tree /tmp/before
+    python benchmarks/ingest_ratio.py --processes 2 --qos 0 \\
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the tests, not run
 from broker import start_broker  # benchmarks/, the script's own folder
-from paho.mqtt.enums import CallbackAPIVersion
+from databases import create_database, drop_database
+from ingest_drains import POLL_S, Counts, client
 
 START_TS = int(time.time()) - 10 * 3600  # stamped within the last hours, a minute apart
+DRAINS = Path(__file__).resolve().parent / "ingest_drains.py"
+STALL_S = 60.0
+"""A drain that takes no message for this long has lost some: it fails."""
 
 
-def client(client_id: str | None = None, *, clean: bool = True) -> paho.Client:
-    return paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id or "",
-        clean_session=clean,
-        protocol=paho.MQTTv311,
-    )
+@dataclass(frozen=True)
+class Backlog:
+    households: int
+    per_household: int
+    qos: int
+    processes: int
+    database_url: str | None  # a PostgreSQL server; None: SQLite
 
 
 def subscribe_session(port: int, client_id: str, topic: str) -> None:
-    """Create the persistent session (subscription at QoS 1), then leave."""
+    """Create a persistent session (subscription at QoS 1), then leave."""
     c = client(client_id, clean=False)
     done = threading.Event()
     c.on_subscribe = lambda *args: done.set()
@@ -61,173 +83,180 @@ def subscribe_session(port: int, client_id: str, topic: str) -> None:
     c.loop_stop()
 
 
-def publish_backlog(port: int, prefix: str, households: int, per_household: int) -> int:
+def publish_backlog(port: int, prefix: str, backlog: Backlog) -> int:
     c = client()
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     c.connect("127.0.0.1", port)
     c.loop_start()
     infos = []
-    for n in range(per_household):
-        for h in range(households):
+    for n in range(backlog.per_household):
+        for h in range(backlog.households):
             payload = json.dumps(
                 {"kind": "power_meter", "ts": START_TS + 60 * n, "power_w": 100.0 + h + n % 7}
             )
-            infos.append(c.publish(f"{prefix}/homes/H{h:04d}/power-1/telemetry", payload, qos=1))
+            topic = f"{prefix}/homes/H{h:04d}/power-1/telemetry"
+            infos.append(c.publish(topic, payload, qos=backlog.qos))
+    # The broker handles a connection's packets in order: once this QoS 1 message is
+    # acknowledged, every QoS 0 message before it is in the sessions' queues.
+    infos.append(c.publish(f"{prefix}/end", b"", qos=1))
     for info in infos:
         info.wait_for_publish(60)
     c.disconnect()
     c.loop_stop()
-    return len(infos)
+    return len(infos) - 1
 
 
-# --- one drain, in a process of its own -------------------------------------------------------
+# --- one drain: N drainer processes, timed together ---------------------------------------------
 
 
-def drain_bare(port: int, client_id: str, total: int) -> float:
-    c = client(client_id, clean=False)
-    received = 0
-    done = threading.Event()
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    with log.open("a") as errors:
+        # This script's own drainer, our arguments: no shell, no outside input.
+        pipe = subprocess.PIPE
+        return subprocess.Popen(  # noqa: S603
+            command, env=env, stdin=pipe, stdout=pipe, stderr=errors, text=True
+        )
 
-    def on_message(_c: Any, _u: Any, _m: Any) -> None:
-        nonlocal received
-        received += 1
-        if received >= total:
-            done.set()
 
-    c.on_message = on_message
-    began = time.perf_counter()
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    done.wait(600)
-    elapsed = time.perf_counter() - began
-    c.disconnect()
-    c.loop_stop()
+def _wait_ready(process: subprocess.Popen[str], log: Path) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip() == "ready":
+            return
+    process.wait()
+    raise RuntimeError(f"a drainer exited ({process.returncode}): {log.read_text()[-3000:]}")
+
+
+def _tell(processes: list[subprocess.Popen[str]], word: str) -> None:
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(word + "\n")
+        process.stdin.flush()
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Close its stdin (a drainer's cue to stop) and wait for it; kill it if it hangs."""
+    assert process.stdin is not None
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def run_drain(commands: list[list[str]], env: dict[str, str], total: int, folder: Path) -> float:
+    """Start the drainers (the first ready before the others start), say go, and time until
+    their counts add up to `total`; seconds."""
+    counts = Counts.create(folder / "counts", len(commands))
+    log = folder / "drainers.log"
+    processes = [_start(commands[0], env, log)]
+    try:
+        _wait_ready(processes[0], log)
+        processes += [_start(command, env, log) for command in commands[1:]]
+        for process in processes[1:]:
+            _wait_ready(process, log)
+        began = moved = time.perf_counter()
+        _tell(processes, "go")
+        taken = 0
+        while taken < total:
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"a drainer exited mid-drain: {log.read_text()[-3000:]}")
+            time.sleep(POLL_S / 2)
+            now, before, taken = time.perf_counter(), taken, counts.total()
+            if taken != before:
+                moved = now
+            elif now - moved > STALL_S:  # e.g. messages the broker did not queue
+                raise RuntimeError(f"the drain stalled at {taken} of {total} messages")
+        elapsed = moved - began  # when the last messages were counted
+        _tell(processes, "stop")
+    finally:
+        for process in processes:
+            _end(process)
+        counts.close()
     return elapsed
 
 
-async def drain_gateway(
-    port: int, client_id: str, prefix: str, households: int, total: int, folder: Path
-) -> float:
-    from gateway.app import Gateway
-    from gateway.care.households import HouseholdIn, create_household
-    from gateway.config import Settings
+async def _count_postgresql(url: str) -> int:
+    import asyncpg
+    from sqlalchemy.engine import make_url
 
-    settings = Settings(
-        mqtt={"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id},
-        database={"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
-        sources=[
-            {
-                "name": "native",
-                "format": "native",
-                "topics": [f"{prefix}/homes/{{household}}/{{device}}/telemetry"],
-            }
-        ],
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
     )
-    gateway = Gateway(settings)
-    await gateway.prepare()
-    now = gateway.clock.now()
-    async with gateway.db.begin() as conn:
-        for h in range(households):
-            body = {"id": f"H{h:04d}", "elder": {"name": f"H{h:04d}"}}
-            await create_household(conn, HouseholdIn.model_validate(body), now)
-    # Before issue 9 the directory hung off the Gateway; since, off its Core.
-    directory = getattr(gateway, "directory", None) or gateway.core.directory
-    for h in range(households):
-        directory.remember(f"H{h:04d}")
-    stop = asyncio.Event()
-    began = time.perf_counter()
-    run = asyncio.create_task(gateway.run(stop, admin_token=None))
-    name = "iot_gateway_messages_total"
-    while (gateway.metrics.registry.get_sample_value(name) or 0) < total:
-        if run.done():
-            run.result()
-        await asyncio.sleep(0.02)
-    elapsed = time.perf_counter() - began
-    stop.set()
-    await run
-    await gateway.close()
-    return elapsed
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM readings"))
+    finally:
+        await conn.close()
 
 
-def one_drain(args: argparse.Namespace) -> None:
-    if args.role == "bare":
-        elapsed = drain_bare(args.port, args.client_id, args.total)
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            elapsed = asyncio.run(
-                drain_gateway(
-                    args.port,
-                    args.client_id,
-                    args.prefix,
-                    args.households,
-                    args.total,
-                    Path(folder),
-                )
-            )
-    print(json.dumps({"seconds": elapsed}))
+def stored_readings(url: str) -> int:
+    if url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(url.split(":///", 1)[1])) as conn:
+            return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    return asyncio.run(_count_postgresql(url))
 
 
-# --- the driver ---------------------------------------------------------------------------------
-
-
-def measure(role: str, port: int, households: int, per_household: int, tree: Path | None) -> float:
+def measure(role: str, port: int, backlog: Backlog, tree: Path | None) -> float:
+    """One drain of a fresh backlog by `role`; messages a second."""
     prefix = f"bench{secrets.token_hex(3)}"
-    client_id = f"drain-{secrets.token_hex(4)}"
+    base_id = f"drain-{secrets.token_hex(4)}"
     topic = f"{prefix}/homes/+/+/telemetry"
-    subscribe_session(port, client_id, topic)
-    total = publish_backlog(port, prefix, households, per_household)
+    group = f"bench{secrets.token_hex(3)}" if backlog.processes > 1 else None
+    ids = [f"{base_id}-w{k}" for k in range(backlog.processes)] if group else [base_id]
+    for client_id in ids:
+        subscribe_session(port, client_id, f"$share/{group}/{topic}" if group else topic)
+    total = publish_backlog(port, prefix, backlog)
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
-    command = [
-        sys.executable,
-        __file__,
-        "--one",
-        role,
-        "--port",
-        str(port),
-        "--client-id",
-        client_id,
-        "--prefix",
-        prefix,
-        "--households",
-        str(households),
-        "--total",
-        str(total),
-    ]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
-    seconds = float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+    with tempfile.TemporaryDirectory() as folder:
+        database = None
+        if role == "gateway":
+            database = f"sqlite+aiosqlite:///{Path(folder) / 'gateway.db'}"
+            if backlog.database_url:
+                database = asyncio.run(create_database(backlog.database_url))
+        commands = []
+        for index, client_id in enumerate(ids):
+            command = [sys.executable, str(DRAINS), role, "--port", str(port)]
+            command += ["--client-id", client_id, "--index", str(index)]
+            command += ["--counts", str(Path(folder) / "counts")]
+            if group:
+                command += ["--group", group]
+            if database:
+                command += ["--prefix", prefix, "--households", str(backlog.households)]
+                command += ["--database", database]
+            commands.append(command)
+        try:
+            seconds = run_drain(commands, env, total, Path(folder))
+            if database is not None and (stored := stored_readings(database)) != total:
+                raise RuntimeError(f"the gateway stored {stored} readings of {total}")
+        finally:
+            if database is not None and backlog.database_url:
+                asyncio.run(drop_database(database))
     return total / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=100)
-    parser.add_argument("--per-household", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--compare-tree", type=Path, help="another checkout to measure too")
-    parser.add_argument("--one", dest="role", choices=("bare", "gateway"), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--client-id", help=argparse.SUPPRESS)
-    parser.add_argument("--prefix", help=argparse.SUPPRESS)
-    parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.role:
-        one_drain(args)
-        return
+def run(backlog: Backlog, rounds: int, compare_tree: Path | None = None) -> dict[str, Any]:
+    """Drain `rounds` backlogs with each drainer, alternately; the summary."""
+    load = os.getloadavg()
     runs: dict[str, list[float]] = {"bare": [], "gateway": []}
     trees: dict[str, Path | None] = {"gateway": None}
-    if args.compare_tree is not None:
-        runs[f"gateway@{args.compare_tree}"] = []
-        trees[f"gateway@{args.compare_tree}"] = args.compare_tree
+    if compare_tree is not None:
+        runs[f"gateway@{compare_tree}"] = []
+        trees[f"gateway@{compare_tree}"] = compare_tree
     with tempfile.TemporaryDirectory() as folder:
-        broker, port = start_broker(Path(folder))
+        broker, port = start_broker(Path(folder), queue_qos0=backlog.qos == 0)
         try:
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 for name in runs:
                     role = "bare" if name == "bare" else "gateway"
-                    rate = measure(role, port, args.households, args.per_household, trees.get(name))
+                    rate = measure(role, port, backlog, trees.get(name))
                     runs[name].append(rate)
                     print(f"{name}: {rate:,.0f} msg/s", file=sys.stderr, flush=True)
         finally:
@@ -235,8 +264,13 @@ def main() -> None:
             broker.wait()
     bare = statistics.median(runs["bare"])
     summary: dict[str, Any] = {
-        "messages": args.households * args.per_household,
-        "rounds": args.rounds,
+        "messages": backlog.households * backlog.per_household,
+        "rounds": rounds,
+        "processes": backlog.processes,
+        "qos": backlog.qos,
+        "database": "postgresql" if backlog.database_url else "sqlite",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(x, 2) for x in load],
     }
     for name, rates in runs.items():
         median = statistics.median(rates)
@@ -245,7 +279,31 @@ def main() -> None:
             "median_msgs_per_s": round(median),
             "ratio_to_bare": round(median / bare, 3),
         }
-    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=100)
+    parser.add_argument("--per-household", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=1, help="of the backlog")
+    parser.add_argument("--processes", type=int, default=1, help="per drain (PostgreSQL)")
+    parser.add_argument("--database-url", help="a PostgreSQL server for the drains' databases")
+    parser.add_argument("--compare-tree", type=Path, help="another checkout to measure too")
+    parser.add_argument("--out", type=Path, help="write the result here as JSON too")
+    args = parser.parse_args()
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.processes > 1 and not args.database_url:
+        parser.error("several processes need PostgreSQL (--database-url): SQLite has one writer")
+    backlog = Backlog(
+        args.households, args.per_household, args.qos, args.processes, args.database_url
+    )
+    text = json.dumps(run(backlog, args.rounds, args.compare_tree), indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
