@@ -59,9 +59,10 @@ async def insert_readings(
                 "unit": r.unit,
                 "ts": r.ts,
                 "received_at": received_at,
-                "retained": bool(retained) and reading_key(r) in retained,
             }
         )
+        if retained:  # (else the column's default: one bound value fewer a row, hot path)
+            rows[-1]["retained"] = reading_key(r) in retained
     stmt = (
         upsert(conn, readings)
         .on_conflict_do_nothing(index_elements=["household_id", "device_id", "metric", "ts"])

@@ -201,3 +201,19 @@ async def test_partitions_taken_over_go_on_from_the_state_saved(postgres_url: st
                 await b.detector.tick(T0 + at)
                 at += timedelta(minutes=15)
             assert await no_water_alerts(b) == [T0 + timedelta(hours=13, minutes=15)]
+
+
+async def test_a_retained_copy_is_read_back_as_one(postgres_url: str, unique_id: str):
+    """The broker's retained copy of a state is stored as such: the detector reading it back
+    must not take it for a sign of life."""
+    async with shared_core(postgres_url, unique_id, "a") as core:
+        async with core.db.begin() as conn:
+            await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
+        await core.household_changed("H001")
+        topic = f"{unique_id}/homes/H001/door-1/telemetry"
+        fresh = inbound(topic, {"door_open": True, "ts": T0.timestamp()}, T0)
+        copy = inbound(topic, {"door_open": False}, T0 + timedelta(hours=1), retain=True)
+        await core.pipeline.process_with_retry([fresh])
+        await core.pipeline.process_with_retry([copy])
+        rows = await ReadingsFeed(core.db, after=0).read()
+        assert [(r.reading.value, r.retained) for r in rows] == [(True, False), (False, True)]
