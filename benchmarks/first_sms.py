@@ -241,9 +241,10 @@ def rig(args: argparse.Namespace, sms: SmsWatch) -> Iterator[tuple[Bench, dict[s
         log = (folder / "gateway.log").open("w")
         env = dict(os.environ, GATEWAY_ADMIN_TOKEN=TOKEN)
         # Our own CLI, config file and script: no outside input.
-        gateway = subprocess.Popen(  # noqa: S603
-            [*gateway_command(), "--config", str(config), "run"], env=env, stderr=log
-        )
+        # One process (on PostgreSQL `run` would start one per core): its /metrics is the
+        # gateway's.
+        run = [*gateway_command(), "--config", str(config), "run", "--workers", "1"]
+        gateway = subprocess.Popen(run, env=env, stderr=log)  # noqa: S603
         publisher = Path(__file__).with_name("steady_load.py")
         load = subprocess.Popen(  # noqa: S603
             [

@@ -225,6 +225,16 @@ def gateway_config(folder: Path, broker: int, http: int, url: str) -> Path:
     return path
 
 
+def one_process(command: list[str], tree: Path | None) -> list[str]:
+    """`--workers 1` where the tree's CLI has it: this measures one process, and on PostgreSQL
+    `run` would otherwise start one per core."""
+    # Our own CLI: no outside input.
+    out = subprocess.run(  # noqa: S603
+        [*command, "run", "--help"], env=tree_env(tree), capture_output=True, text=True
+    )
+    return ["--workers", "1"] if "--workers" in out.stdout else []
+
+
 def tree_env(tree: Path | None) -> dict[str, str]:
     env = dict(os.environ, GATEWAY_ADMIN_TOKEN=TOKEN)
     if tree is not None:
@@ -243,9 +253,8 @@ class Running:
         command = [str(script)] if script.exists() else ["iot-gateway"]
         self.began = time.monotonic()
         # Our own CLI and config file: no outside input.
-        self.process = subprocess.Popen(  # noqa: S603
-            [*command, "--config", str(config), "run"], env=tree_env(tree), stderr=self.log
-        )
+        run = [*command, "--config", str(config), "run", *one_process(command, tree)]
+        self.process = subprocess.Popen(run, env=tree_env(tree), stderr=self.log)  # noqa: S603
         auth = {"Authorization": f"Bearer {TOKEN}"}
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{http}", headers=auth, timeout=60)
 
