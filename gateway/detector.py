@@ -37,7 +37,7 @@ from gateway.models import DeviceKind, Finding, Metric, Reading, ReadingValue
 from gateway.observability import GatewayMetrics
 from gateway.readings_feed import ReadingsFeed
 from gateway.rules.activity import ActivityLog, AwayPeriod
-from gateway.rules.base import SPELL_KEY
+from gateway.rules.base import SPELL_KEY, HouseholdState
 from gateway.rules.catalogue import QuietHoursConfig, RulesConfig, build_rules
 from gateway.rules.counters import is_counter
 from gateway.rules.engine import LEARNING_SPAN, MessageBatch, RuleEngine, Undo
@@ -257,9 +257,23 @@ class Detector:
         config = self._quiet_hours.get(household_id, self.rules_config.quiet_hours)
         return config, self.engine.state(household_id).tz
 
-    def routine_summary(self, household_id: str) -> RoutineSummary:
-        """What the rules know of a household's activity and learned routine, now."""
+    async def routine_summary(self, household_id: str) -> RoutineSummary:
+        """What the rules know of a household's activity and learned routine, now. A household
+        another process's detector owns is summed up from the state that detector last saved
+        (at most 5 minutes old)."""
         state = self.engine.state(household_id)
+        if not self.owns(household_id):
+            async with self.db.connect() as conn:
+                saved = (await load_rule_state(conn, household_id)).get(household_id)
+            log = ActivityLog.from_json(saved) if saved is not None else ActivityLog()
+            log.away = state.log.away
+            state = HouseholdState(
+                household_id,
+                tz=state.tz,
+                activity_config=state.activity_config,
+                rules=state.rules,
+                log=log,
+            )
         return summarize(state, self.engine.rules_for(household_id), self.clock.now())
 
     def _configure(

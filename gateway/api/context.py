@@ -41,7 +41,7 @@ class ApiContext:
     """Tells ingest and rules that a device was registered or confirmed through the API."""
     household_changed: Callable[[str], Awaitable[None]]
     """Tells the rules to reload a household's zone, rule overrides and away periods."""
-    routine_summary: Callable[[str], RoutineSummary]
+    routine_summary: Callable[[str], Awaitable[RoutineSummary]]
     """What the rules know of a household's activity and learned routine now."""
     rules_defaults: RulesConfig
     """rules.toml as loaded: what a household's rule overrides are applied to."""

@@ -180,6 +180,12 @@ async def save_rule_state(
     return len(rows)
 
 
-async def load_rule_state(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
-    rows = await conn.execute(sa.select(rule_state.c.household_id, rule_state.c.state))
+async def load_rule_state(
+    conn: AsyncConnection, household_id: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The rules' saved state per household (of one household, or of all)."""
+    query = sa.select(rule_state.c.household_id, rule_state.c.state)
+    if household_id is not None:
+        query = query.where(rule_state.c.household_id == household_id)
+    rows = await conn.execute(query)
     return {h: dict(s) for h, s in rows.all() if isinstance(s, dict)}

@@ -217,3 +217,26 @@ async def test_a_retained_copy_is_read_back_as_one(postgres_url: str, unique_id:
         await core.pipeline.process_with_retry([copy])
         rows = await ReadingsFeed(core.db, after=0).read()
         assert [(r.reading.value, r.retained) for r in rows] == [(True, False), (False, True)]
+
+
+async def test_a_household_owned_elsewhere_is_summed_up_from_its_saved_state(
+    postgres_url: str, unique_id: str
+):
+    """GET /activity may reach a process whose detector does not own the household: it
+    answers from the state the owner last saved, not from an empty memory."""
+    async with shared_core(postgres_url, unique_id, "a") as a:
+        async with a.db.begin() as conn:
+            await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
+        await a.household_changed("H001")
+        async with shared_core(postgres_url, unique_id, "b") as b:
+            await a.detector.share()
+            await b.detector.share()
+            owner, other = (a, b) if a.detector.owns("H001") else (b, a)
+            for quarter, total in enumerate((1000.0, 1020.0, 1020.0)):
+                at = timedelta(minutes=15 * quarter)
+                await other.pipeline.process_with_retry(meter(unique_id, at, total))
+            await owner.detector.follow()
+            await owner.detector.save_state()
+            summary = await other.detector.routine_summary("H001")
+            assert summary.last_activity.get("water") == T0 + timedelta(minutes=15)
+            assert summary == await owner.detector.routine_summary("H001")

@@ -301,7 +301,7 @@ async def household_activity(
 ) -> ActivityOut:
     """Signs of life and the learned routine, as the inactivity rules see them now."""
     await require_household(conn, household_id)
-    summary = context.routine_summary(household_id)
+    summary = await context.routine_summary(household_id)
     expected = summary.expected
     return ActivityOut(
         household_id=household_id,
