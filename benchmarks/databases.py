@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -38,3 +42,17 @@ async def drop_database(database_url: str) -> None:
         url.set(database="postgres").render_as_string(hide_password=False),
         f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)',
     )
+
+
+@contextmanager
+def fresh_database(server_url: str | None, folder: Path, name: str = "bench") -> Iterator[str]:
+    """SQLite `name`.db in `folder`, or a new database on the server `server_url` names,
+    dropped afterwards (for scripts outside an event loop)."""
+    if server_url is None:
+        yield f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
+        return
+    url = asyncio.run(create_database(server_url))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(url))

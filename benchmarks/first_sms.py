@@ -27,7 +27,6 @@ catch up once the traffic stopped.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -51,7 +50,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as paho
 from broker import free_port, start_broker  # benchmarks/, the script's own folder
-from databases import create_database, drop_database
+from databases import fresh_database
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,19 +67,6 @@ COUNTED = tuple(
     f"iot_gateway_{name}"
     for name in ("messages", "readings", "shed", "dead_letters", "duplicate", "notifications")
 )
-
-
-@contextmanager
-def fresh_database(url: str | None, folder: Path) -> Iterator[str]:
-    """SQLite in `folder`, or a new database on the server `url` names, dropped afterwards."""
-    if url is None:
-        yield f"sqlite+aiosqlite:///{folder / 'bench.db'}"
-        return
-    database = asyncio.run(create_database(url))
-    try:
-        yield database
-    finally:
-        asyncio.run(drop_database(database))
 
 
 def gateway_config(folder: Path, broker: int, http: int, database: str, fake: FakeTwilio) -> Path:

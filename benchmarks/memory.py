@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # when imported by the tests, not run
 from broker import free_port, start_broker  # noqa: E402  (benchmarks/, this folder)
-from databases import create_database, drop_database  # noqa: E402
+from databases import fresh_database  # noqa: E402
 
 PREFIX = "bench"
 BATCH = 1000
@@ -454,18 +453,6 @@ async def profile(url: str, top: int = 15) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def fresh_database(server: str | None, folder: Path) -> Iterator[str]:
-    if server is None:
-        yield f"sqlite+aiosqlite:///{folder / f'memory-{secrets.token_hex(4)}.db'}"
-        return
-    url = asyncio.run(create_database(server))
-    try:
-        yield url
-    finally:
-        asyncio.run(drop_database(url))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, nargs="+", default=[2_500, 25_000])
@@ -506,7 +493,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.households:
             for name, tree in trees.items():
-                with fresh_database(args.database_url, Path(tmp)) as url:
+                with fresh_database(
+                    args.database_url, Path(tmp), f"memory-{secrets.token_hex(4)}"
+                ) as url:
                     print(f"{name}: {n} households …", file=sys.stderr, flush=True)
                     run = measure(url, n, args.days, tree=tree, tick=not args.no_tick)
                     result["runs"][name].append(run)
