@@ -146,6 +146,11 @@ class Detector:
         self._ticking = asyncio.Lock()
         self._stopping = False
         self._event_tick: datetime | None = None
+        self.event_ticks = isinstance(clock, EventClock)
+        """Time is the readings' (event time): `take` ticks the minutes they pass between them."""
+        self.follow_time: Callable[[datetime], None] | None = None
+        """Set by a replay, whose manual clock follows event time: called with each tick's
+        time, and each reading's before the alerts it changes are stored."""
         self._message_rules = self.engine.message_rule_ids()
         self.owner: str | None = None
         self.partitions: frozenset[int] | None = None
@@ -337,9 +342,9 @@ class Detector:
         """The rules over time hear of stored readings (each with whether it is a retained
         copy), in order, and their findings are stored.
 
-        Each reading's findings are applied before the next is judged, in one transaction
-        opened at the first finding, so a later reading sees what an earlier one changed. If
-        that transaction fails, the findings are stored again, with retries, as a tick's are.
+        On event time the minutes the readings pass are ticked between them: the tick of
+        10:00 runs after the readings of 09:59 and before those of 10:00, however the readings
+        were batched (a backlog after a restart, a replay), as it would have live.
         """
         if self._event_tick is None and isinstance(self.clock, EventClock):
             # Ticks on event time start from the first reading, not from the newest of the
@@ -347,6 +352,23 @@ class Detector:
             first = min((r.ts for r, retained in readings if not retained), default=None)
             if first is not None:
                 self._event_tick = first
+        if not self.event_ticks:
+            await self._take(readings)
+            return
+        start = 0
+        for i, (reading, retained) in enumerate(readings):
+            due = self._event_tick
+            if not retained and due is not None and reading.ts >= due + EVENT_TICK:
+                await self._take(readings[start:i])
+                start = i
+                await self._tick_through(reading.ts)
+        await self._take(readings[start:])
+
+    async def _take(self, readings: Sequence[Stored]) -> None:
+        """Each reading's findings are applied before the next is judged, in one transaction
+        opened at the first finding, so a later reading sees what an earlier one changed. If
+        that transaction fails, the findings are stored again, with retries, as a tick's are.
+        """
         found: list[Finding] = []
         applied = Applied()
         try:
@@ -360,6 +382,8 @@ class Detector:
                         found += findings
                         if conn is None:
                             conn = await stack.enter_async_context(self.db.begin())
+                        if self.follow_time is not None:
+                            self.follow_time(reading.ts)
                         done = await self.book.apply(conn, findings)
                         stage.apply(done.changes)
                         applied.notification_ids += done.notification_ids
@@ -541,27 +565,40 @@ class Detector:
         """Run the time-driven rules over every household, in slices that give the event loop
         back, storing each slice's findings before going on."""
         async with self._ticking:
-            now = now or self.clock.now()
-            started = time.perf_counter()
-            slice_ends = started + TICK_SLICE_S
-            found: list[Finding] = []
-            if self.partitions is not None:
-                await self._refresh_alerts()
-            for household_id in self.engine.household_ids():
-                if not self.owns(household_id):
-                    continue
-                found += self.engine.on_tick(now, (household_id,))
-                if time.perf_counter() >= slice_ends:
-                    await self._store(found, now)
-                    found = []
-                    await asyncio.sleep(TICK_PAUSE_S)
-                    slice_ends = time.perf_counter() + TICK_SLICE_S
-            await self._store(found, now)
-            self.metrics.rule_tick.observe(time.perf_counter() - started)
+            await self._tick(now or self.clock.now())
+
+    async def _tick(self, now: datetime) -> None:
+        if self.follow_time is not None:
+            self.follow_time(now)
+        started = time.perf_counter()
+        slice_ends = started + TICK_SLICE_S
+        found: list[Finding] = []
+        if self.partitions is not None:
+            await self._refresh_alerts()
+        for household_id in self.engine.household_ids():
+            if not self.owns(household_id):
+                continue
+            found += self.engine.on_tick(now, (household_id,))
+            if time.perf_counter() >= slice_ends:
+                await self._store(found, now)
+                found = []
+                await asyncio.sleep(TICK_PAUSE_S)
+                slice_ends = time.perf_counter() + TICK_SLICE_S
+        await self._store(found, now)
+        self.metrics.rule_tick.observe(time.perf_counter() - started)
+
+    def tick_from(self, at: datetime) -> None:
+        """On event time, tick at every whole minute after `at` (a replay: at the minutes of
+        the clock, from the one its recording starts in)."""
+        self._event_tick = at
 
     async def tick_through(self, now: datetime) -> None:
         """On event time: tick at every whole minute the traffic has passed since the last
         call (a jump of more than a day is caught up in one step)."""
+        async with self._ticking:
+            await self._tick_through(now)
+
+    async def _tick_through(self, now: datetime) -> None:
         if self._event_tick is None:
             self._event_tick = now
             return
@@ -569,9 +606,9 @@ class Detector:
             if self._event_tick + EVENT_TICK > now:
                 return
             self._event_tick += EVENT_TICK
-            await self.tick(self._event_tick)
+            await self._tick(self._event_tick)
         self._event_tick = now
-        await self.tick(now)
+        await self._tick(now)
 
     def stop(self) -> None:
         """Stop retrying failed writes: what a tick could not store is found again next start."""

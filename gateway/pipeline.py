@@ -357,6 +357,8 @@ class Pipeline:
             for r, retained in fresh:
                 findings = judge(r, retained)
                 if findings:
+                    if self.detector.follow_time is not None:
+                        self.detector.follow_time(r.ts)
                     applied = await self.book.apply(conn, findings)
                     stage.apply(applied.changes)  # a cancel later in the batch sees its call
                     result.notification_ids += applied.notification_ids

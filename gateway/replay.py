@@ -5,9 +5,11 @@ run exactly as in the service (the same `Core`: pipeline, detector, alert book),
 throw-away SQLite database (or `--database`) and a manual clock, with no dispatcher at all, so
 nothing is ever sent (notifications stay `pending`).
 
-Time follows the recording: each batch is processed with the clock at its newest message's `ts`
-(which is also its `received_at`), and the time-driven rules tick at every whole minute of event
-time the stream passes, so a device falling silent opens its alert at the minute it would have.
+Time follows the recording: each message is received at its `ts`, and the time-driven rules
+tick at every whole minute of event time the stream passes, between the readings before it and
+those after (the detector does, as it takes a batch's readings), so a device falling silent
+opens its alert at the minute it would have. The clock is set to the time of each tick and of
+each reading whose alerts are stored.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from gateway.store.tables import escalations
 from simulators import Incident, Message
 from simulators.recording import read_labels, read_recording
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 TICK_S = 60
 MAX_AWAY = timedelta(days=90)
 
@@ -204,11 +206,12 @@ class Replay:
         self.out = out
         self.report = ReplayReport()
         self.core = Core(settings, clock, GatewayMetrics(), self._not_sent)
+        self.core.detector.event_ticks = True
+        self.core.detector.follow_time = clock.set
         self.core.book.listeners.append(self._on_change)
         self._known: set[str] = set()
         self._opened = 0
         self._last_alert_id = 0
-        self._next_tick: float | None = None
 
     async def __aenter__(self) -> Replay:
         await self.core.prepare()
@@ -222,13 +225,15 @@ class Replay:
         self._last_alert_id = await self._newest_alert_id()
         batch: list[InboundMessage] = []
         for m in messages:
-            if self._next_tick is None:
-                self._next_tick = (m.ts // TICK_S + 1) * TICK_S
+            if self.report.first_ts is None:
                 self.report.first_ts = m.ts
-            if m.ts >= self._next_tick or len(batch) >= BATCH_SIZE:
+                # The rules tick at every whole minute of the recording's time, between the
+                # readings before it and those after (Detector.take), as the service would.
+                start = datetime.fromtimestamp(m.ts // TICK_S * TICK_S, UTC)
+                self.core.detector.tick_from(start)
+            if len(batch) >= BATCH_SIZE:
                 await self._process(batch)
                 batch = []
-                await self._tick_until(m.ts)
             batch.append(_inbound(m, self.report.messages))
             self.report.messages += 1
             self.report.last_ts = m.ts
@@ -249,17 +254,8 @@ class Replay:
         else:
             self.report.readings += result.readings
             self.report.dead_letters.update(d.reason_code for d in result.dead_letters)
+        self.clock.set(batch[-1].received_at)
         await self._print_opened()
-
-    async def _tick_until(self, ts: float) -> None:
-        """Run the time-driven rules at every whole minute up to `ts`, as the service does."""
-        assert self._next_tick is not None
-        while self._next_tick <= ts:
-            now = datetime.fromtimestamp(self._next_tick, UTC)
-            self.clock.set(now)
-            await self.core.detector.tick(now)
-            await self._print_opened()
-            self._next_tick += TICK_S
 
     async def _register_households(self, batch: list[InboundMessage]) -> None:
         """Register each household the first time its topic appears (elder name = its id)."""

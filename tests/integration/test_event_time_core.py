@@ -44,3 +44,41 @@ async def test_a_first_batch_spanning_hours_is_ticked_through_from_its_first_rea
             assert list(opened) == [T0 + timedelta(hours=12)]
     finally:
         await core.close()
+
+
+async def test_the_minutes_a_batch_spans_are_ticked_between_its_readings(
+    database_url: str, unique_id: str
+):
+    """A power meter that may be silent for an hour reports at 09:00 and at 10:30, both in one
+    batch: its silence in between is found at 10:01, as it would have been live, and ends at
+    10:30 (ticked only after the batch, the rules would see the meter heard at 10:30)."""
+    settings = isolated_settings("mqtt://127.0.0.1:1", database_url, unique_id)
+    clock = EventClock()
+    core = Core(settings, clock, GatewayMetrics(), lambda ids: None)
+    await core.prepare()
+    try:
+        async with core.db.begin() as conn:
+            await create_household(conn, HouseholdIn.model_validate(HOUSEHOLD), T0)
+        await core.household_changed("H001")
+        batch = []
+        for minutes in (0, 90):
+            ts = T0 + timedelta(minutes=minutes)
+            for device, body in (
+                ("power-1", {"kind": "power_meter", "power_w": 80.0}),
+                ("smoke-1", {"kind": "smoke_detector", "smoke": False}),
+            ):
+                topic = f"{unique_id}/homes/H001/{device}/telemetry"
+                batch.append(inbound(topic, {**body, "ts": ts.timestamp()}, ts))
+        await core.pipeline.process_with_retry(batch)
+        async with core.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(alerts.c.device_id, alerts.c.opened_at, alerts.c.status).where(
+                        alerts.c.rule_id == "device_offline"
+                    )
+                )
+            ).all()
+        late = T0 + timedelta(minutes=61)
+        assert [tuple(row) for row in rows] == [("power-1", late, "resolved")]  # heard again
+    finally:
+        await core.close()
