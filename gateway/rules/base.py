@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -87,6 +87,14 @@ class HouseholdState:
     log: ActivityLog = field(default_factory=ActivityLog)
     rules: RuleSet | None = None
     """This household's rules when it overrides the defaults; None means the engine's."""
+    quiet: dict[str, tuple[datetime, datetime]] | None = None
+    """Rule id -> (from, until): its tick found nothing at `from` and, by its `quiet_until`,
+    finds nothing before `until` whatever readings come (see `Settling`). Dropped whenever
+    the household's alerts, devices or settings change (`unsettle`)."""
+
+    def unsettle(self) -> None:
+        """Something a rule's `quiet_until` relied on changed: ask every rule again."""
+        self.quiet = None
 
     def alert_opened_at(self, rule_id: str, device_id: str) -> datetime | None:
         return self.open_alerts.get((rule_id, device_id))
@@ -133,6 +141,19 @@ class Rule(Protocol):
     def on_tick(self, state: HouseholdState, now: datetime) -> list[Finding]: ...
 
 
+class Settling(Rule, Protocol):
+    """A time-driven rule that can tell, after a tick that found nothing, how long it will go
+    on finding nothing: the engine then skips its ticks until then. Over a county's
+    households, most ticks of most rules find nothing; a replay ticks every minute."""
+
+    def quiet_until(self, state: HouseholdState, now: datetime) -> datetime | None:
+        """After `on_tick(state, now)` found nothing: a time before which it finds nothing
+        either, whatever readings arrive meanwhile (readings may only put it off); None: ask
+        at every tick. The engine asks again after the household's alerts, devices or
+        settings change."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """A household's rules, indexed by the metric each looks at."""
@@ -140,6 +161,8 @@ class RuleSet:
     rules: tuple[Rule, ...]
     _message: dict[Metric, tuple[Rule, ...]]
     _activity: dict[Metric, tuple[Rule, ...]]
+    settling: tuple[Settling | None, ...]
+    """Per rule, in order: the rule again if it can tell how long it stays quiet, else None."""
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> RuleSet:
@@ -150,7 +173,8 @@ class RuleSet:
             watching = [r for r in rules if r.metrics is None or metric in r.metrics]
             message[metric] = tuple(r for r in watching if r.per_message)
             activity[metric] = tuple(r for r in watching if not r.per_message)
-        return cls(rules, message, activity)
+        settling = tuple(cast(Settling, r) if hasattr(r, "quiet_until") else None for r in rules)
+        return cls(rules, message, activity, settling)
 
     def message_rules(self, metric: Metric) -> tuple[Rule, ...]:
         """The per-message rules that look at readings of `metric`, in catalogue order."""

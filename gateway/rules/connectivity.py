@@ -167,6 +167,23 @@ class DeviceOffline:
             return self._together(state, now, due)
         return [self._alone(state, now, o) for o in due]
 
+    def quiet_until(self, state: HouseholdState, now: datetime) -> datetime | None:
+        """Until the allowed silence of the first device not yet silent runs out. A device
+        heard meanwhile only puts that off; the silent ones (their silence alerted already,
+        or the tick would have found them) are asked about again when heard (the engine
+        unsettles the household then), as are devices registered or changing kind."""
+        if state.alert_opened_at(self.id, SEVERAL_DEVICES) is not None:
+            return None
+        due: datetime | None = None
+        for view in state.devices.values():
+            since = view.last_seen or view.registered_at
+            if since is None:
+                continue  # neither heard nor installed: never overdue
+            at = since + allowed_silence(view)
+            if at >= now and (due is None or at < due):
+                due = at
+        return due
+
     def _overdue(self, state: HouseholdState, now: datetime) -> list[_Overdue]:
         out = []
         for device_id, view in state.devices.items():

@@ -27,6 +27,7 @@ from gateway.rules.base import (
     HouseholdState,
     Rule,
     RuleSet,
+    Settling,
     alerted_key,
 )
 from gateway.rules.counters import (
@@ -101,6 +102,7 @@ class RuleEngine:
     ) -> None:
         """Give a household its own rules (None: the defaults), activity settings and zone."""
         state = self.state(household_id)
+        state.unsettle()
         state.rules = RuleSet.of(rules) if rules is not None else None
         state.activity_config = activity or self.activity
         state.tz = tz or self.tz
@@ -108,11 +110,13 @@ class RuleEngine:
     def set_away(self, household_id: str, periods: Iterable[AwayPeriod]) -> None:
         """The household's away periods (all of them that matter: current, future, recent)."""
         state = self.state(household_id)
+        state.unsettle()
         state.log.away = sorted(periods, key=lambda p: p.start)
 
     def restore_log(self, household_id: str, log: ActivityLog) -> None:
         """The activity log saved before a restart (away periods come from their own table)."""
         state = self.state(household_id)
+        state.unsettle()
         log.away = state.log.away
         state.log = log
 
@@ -131,7 +135,9 @@ class RuleEngine:
     def replace_alerts(self, household_id: str, active: Mapping[tuple[str, str], datetime]) -> None:
         """The household's active alerts as the database has them now: (rule id, device id)
         -> opened at. What the rules remember of alerted spells is kept."""
-        alerts = self.state(household_id).open_alerts
+        state = self.state(household_id)
+        state.unsettle()
+        alerts = state.open_alerts
         alerts.clear()
         alerts.update(active)
 
@@ -233,8 +239,9 @@ class RuleEngine:
         self, state: HouseholdState, view: DeviceView, reading: Reading, rules: Sequence[Rule]
     ) -> list[Finding]:
         findings = _judge(state, rules, reading, retained=True)
-        if reading.kind is not None:
+        if reading.kind is not None and reading.kind is not view.kind:
             view.kind = reading.kind
+            state.unsettle()
         view.values[reading.metric] = reading.value
         return findings
 
@@ -258,8 +265,14 @@ class RuleEngine:
         # rules falling due on the same tick (they cannot see each other's findings) the
         # first wins.
         household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
-        for rule in self._set_of(state).rules:
+        rule_set = self._set_of(state)
+        for rule, settling in zip(rule_set.rules, rule_set.settling, strict=True):
+            quiet = state.quiet.get(rule.id) if state.quiet else None
+            if quiet is not None and quiet[0] <= now < quiet[1]:
+                continue  # it said it would find nothing before then
             found = _guarded_tick(rule, state, now)
+            if not found and settling is not None:
+                _settle(state, settling, now)
             if household_alert:
                 found = [f for f in found if not _opens_household_alert(f)]
             household_alert = household_alert or any(map(_opens_household_alert, found))
@@ -287,7 +300,9 @@ class RuleEngine:
         values: dict[Metric, tuple[ReadingValue, datetime]] | None = None,
     ) -> None:
         """Record what is known of a device (from the store at start-up, or on registration)."""
-        view = self.state(household_id).devices.setdefault(device_id, DeviceView())
+        state = self.state(household_id)
+        state.unsettle()
+        view = state.devices.setdefault(device_id, DeviceView())
         view.kind = kind or view.kind
         view.source = source or view.source
         view.registered_at = registered_at or view.registered_at
@@ -312,19 +327,20 @@ class RuleEngine:
         even after a person closes the alert.
         """
         state = self.state(household_id)
+        state.unsettle()
         key = (rule_id, device_id)
         had = state.open_alerts.get(key)
         state.open_alerts[key] = at
         spell = (evidence or {}).get(SPELL_KEY)
         if not isinstance(spell, str):
-            return partial(_put_back, state.open_alerts, key, had)
+            return partial(_put_back_unsettled, state, key, had)
         mark = alerted_key(rule_id, device_id)
         marked = state.log.alerted.get(mark)
         state.log.alerted[mark] = spell
         self.changed.add(household_id)
 
         def undo() -> None:
-            _put_back(state.open_alerts, key, had)
+            _put_back_unsettled(state, key, had)
             _put_back(state.log.alerted, mark, marked)
 
         return undo
@@ -344,17 +360,21 @@ class RuleEngine:
         when (the feedback inactivity detection learns each home's quiet spells from).
         """
         state = self.state(household_id)
+        state.unsettle()
         key = (rule_id, device_id)
         had = state.open_alerts.pop(key, None)
         if false_alarm and opened_at is not None:
             state.log.note_false_alarm(rule_id, opened_at)
             self.changed.add(household_id)
-        return partial(_put_back, state.open_alerts, key, had)
+        return partial(_put_back_unsettled, state, key, had)
 
     @staticmethod
     def _remember(state: HouseholdState, view: DeviceView, reading: Reading) -> None:
-        if reading.kind is not None:
+        if reading.kind is not None and reading.kind is not view.kind:
             view.kind = reading.kind
+            state.unsettle()  # how long the device may stay silent depends on its kind
+        elif state.quiet and _alerted_about(state, reading.device_id):
+            state.unsettle()  # heard again: its next silence may come sooner than the quiet
         if view.last_seen is None or reading.ts >= view.last_seen:
             view.last_seen = reading.ts
             view.values[reading.metric] = reading.value
@@ -456,6 +476,36 @@ def _judge(
     finally:
         state.retained_now = False
     return findings
+
+
+def _alerted_about(state: HouseholdState, device_id: str) -> bool:
+    """Whether the household has an alert open about this device, or one about its silence
+    was closed (both small: a household's alerts)."""
+    suffix = "/" + device_id
+    return any(d == device_id for _, d in state.open_alerts) or any(
+        key.endswith(suffix) for key in state.log.alerted
+    )
+
+
+def _settle(state: HouseholdState, rule: Settling, now: datetime) -> None:
+    try:
+        until = rule.quiet_until(state, now)
+    except Exception:
+        log.exception("rule %s failed; other rules carry on", rule.id)
+        until = None
+    if until is not None and until > now:
+        if state.quiet is None:
+            state.quiet = {}
+        state.quiet[rule.id] = (now, until)
+    elif state.quiet:
+        state.quiet.pop(rule.id, None)
+
+
+def _put_back_unsettled(
+    state: HouseholdState, key: tuple[str, str], value: datetime | None
+) -> None:
+    state.unsettle()
+    _put_back(state.open_alerts, key, value)
 
 
 def _put_back(mapping: dict[_K, _V], key: _K, value: _V | None) -> None:

@@ -187,6 +187,18 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
         }
         return self._open(state, now, summary, since, evidence)
 
+    def quiet_until(self, state: HouseholdState, now: datetime) -> datetime | None:
+        """Until the water that keeps the window at `min_litres` leaves it (water used
+        meanwhile only puts that off)."""
+        if state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is not None:
+            return None  # open: it may clear when the household goes away
+        total = 0.0
+        for until, litres in sorted(state.log.water, reverse=True):
+            total += litres
+            if total >= self.config.min_litres:
+                return until + timedelta(hours=self.config.window_h)
+        return None
+
 
 def _last_enough_water(log: ActivityLog, window: timedelta, min_litres: float) -> datetime | None:
     """When the water used in a window last reached `min_litres`: the start of this spell."""
