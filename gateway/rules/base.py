@@ -132,6 +132,9 @@ class Rule(Protocol):
     vitals, battery): evaluated by whichever process takes the message, as it is stored. The
     other rules reason over time and run in the detector that owns the household
     (DESIGN.md §9)."""
+    ticks: ClassVar[bool]
+    """Whether `on_tick` can find anything (the passing of time matters to the rule): the
+    engine ticks those rules only."""
 
     @property
     def config(self) -> RuleConfig: ...
@@ -161,8 +164,9 @@ class RuleSet:
     rules: tuple[Rule, ...]
     _message: dict[Metric, tuple[Rule, ...]]
     _activity: dict[Metric, tuple[Rule, ...]]
-    settling: tuple[Settling | None, ...]
-    """Per rule, in order: the rule again if it can tell how long it stays quiet, else None."""
+    tickers: tuple[tuple[Rule, Settling | None], ...]
+    """The rules that tick, in order, each with itself again if it can tell how long it stays
+    quiet (else None)."""
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> RuleSet:
@@ -173,8 +177,10 @@ class RuleSet:
             watching = [r for r in rules if r.metrics is None or metric in r.metrics]
             message[metric] = tuple(r for r in watching if r.per_message)
             activity[metric] = tuple(r for r in watching if not r.per_message)
-        settling = tuple(cast(Settling, r) if hasattr(r, "quiet_until") else None for r in rules)
-        return cls(rules, message, activity, settling)
+        tickers = tuple(
+            (r, cast(Settling, r) if hasattr(r, "quiet_until") else None) for r in rules if r.ticks
+        )
+        return cls(rules, message, activity, tickers)
 
     def message_rules(self, metric: Metric) -> tuple[Rule, ...]:
         """The per-message rules that look at readings of `metric`, in catalogue order."""

@@ -39,6 +39,7 @@ class LowBattery:
         {Metric.BATTERY_PCT, Metric.BATTERY_LOW}
     )
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: LowBatteryConfig) -> None:
         self.config = config

@@ -103,6 +103,7 @@ class DeviceOffline:
     id: ClassVar[str] = "device_offline"
     metrics: ClassVar[frozenset[Metric] | None] = None
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
 
     def __init__(self, config: DeviceOfflineConfig) -> None:
         self.config = config

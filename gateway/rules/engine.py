@@ -265,8 +265,7 @@ class RuleEngine:
         # rules falling due on the same tick (they cannot see each other's findings) the
         # first wins.
         household_alert = any(d == HOUSEHOLD_DEVICE for _, d in state.open_alerts)
-        rule_set = self._set_of(state)
-        for rule, settling in zip(rule_set.rules, rule_set.settling, strict=True):
+        for rule, settling in self._set_of(state).tickers:
             quiet = state.quiet.get(rule.id) if state.quiet else None
             if quiet is not None and quiet[0] <= now < quiet[1]:
                 continue  # it said it would find nothing before then

@@ -92,6 +92,7 @@ class AbnormalVitals:
     id: ClassVar[str] = "abnormal_vitals"
     metrics: ClassVar[frozenset[Metric] | None] = VITAL_METRICS
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: AbnormalVitalsConfig) -> None:
         self.config = config

@@ -42,6 +42,7 @@ class WaterLeak:
         {Metric.WATER_LEAK, Metric.WATER_TOTAL_L}
     )
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: WaterLeakConfig) -> None:
         self.config = config
@@ -133,6 +134,7 @@ class ApplianceLeftOn:
     id: ClassVar[str] = "appliance_left_on"
     metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.POWER_W})
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
 
     def __init__(self, config: ApplianceLeftOnConfig) -> None:
         self.config = config

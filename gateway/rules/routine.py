@@ -142,6 +142,7 @@ class NoWaterUse(_Inactivity[NoWaterUseConfig]):
     id: ClassVar[str] = "no_water_use"
     metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.WATER_TOTAL_L})
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
 
     def __init__(self, config: NoWaterUseConfig) -> None:
         self.config = config
@@ -233,6 +234,7 @@ class NoPowerUse(_Inactivity[NoPowerUseConfig]):
     id: ClassVar[str] = "no_power_use"
     metrics: ClassVar[frozenset[Metric] | None] = POWER_METRICS
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
 
     def __init__(self, config: NoPowerUseConfig) -> None:
         self.config = config
@@ -325,6 +327,7 @@ class MissedRoutine(_Inactivity[MissedRoutineConfig]):
     id: ClassVar[str] = "missed_routine"
     metrics: ClassVar[frozenset[Metric] | None] = ACTIVITY_METRICS
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
 
     def __init__(self, config: MissedRoutineConfig) -> None:
         self.config = config

@@ -28,6 +28,7 @@ class SmokeAlarm:
     id: ClassVar[str] = "smoke_alarm"
     metrics: ClassVar[frozenset[Metric] | None] = _ALARM_METRICS
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: SmokeAlarmConfig) -> None:
         self.config = config
@@ -71,6 +72,7 @@ class CallButton:
     id: ClassVar[str] = "call_button"
     metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.BUTTON})
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: CallButtonConfig) -> None:
         self.config = config
@@ -150,6 +152,7 @@ class FallDetected:
     id: ClassVar[str] = "fall_detected"
     metrics: ClassVar[frozenset[Metric] | None] = frozenset({Metric.FALL})
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
 
     def __init__(self, config: FallDetectedConfig) -> None:
         self.config = config

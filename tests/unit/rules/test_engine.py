@@ -17,6 +17,7 @@ class Broken:
     id: ClassVar[str] = "broken"
     metrics: ClassVar[frozenset[Metric] | None] = None
     per_message: ClassVar[bool] = False
+    ticks: ClassVar[bool] = True
     config = RuleConfig(severity=Severity.LOW)
 
     def on_reading(self, state: HouseholdState, reading: Reading) -> list[Finding]:
@@ -32,6 +33,7 @@ class SeesBefore:
     id: ClassVar[str] = "sees_before"
     metrics: ClassVar[frozenset[Metric] | None] = None
     per_message: ClassVar[bool] = True
+    ticks: ClassVar[bool] = False
     config = RuleConfig(severity=Severity.LOW)
 
     def __init__(self) -> None:
