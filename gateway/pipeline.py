@@ -108,6 +108,9 @@ class Pipeline:
         self.on_notifications = on_notifications
         self.session = session
         self.deliveries = Deliveries()
+        self.remember_deliveries = True
+        """Remember what each batch committed by packet id, to recognise the broker sending it
+        again (gateway/ingest/redelivery.py). Off in a replay: no broker, no redeliveries."""
         self.rate = HouseholdRate(limits.household_rate_per_s, limits.household_burst)
         self.device_quota = limits.max_new_devices_per_household
         self.hand_over = True
@@ -171,7 +174,11 @@ class Pipeline:
         result = BatchResult()
         messages = self._without_redeliveries(batch, result)
         decoded = [d for d in (self._decode(m, result) for m in messages) if d is not None]
-        unstamped = Deliveries.keys(d.message for d in decoded if d.arrival_stamped)
+        unstamped = (
+            Deliveries.keys(d.message for d in decoded if d.arrival_stamped)
+            if self.remember_deliveries
+            else []
+        )
         new_kinds: dict[DeviceKey, DeviceKind | None] = {}
         window = self.rate.batch()
         with self.detector.staging() as stage:
@@ -189,7 +196,8 @@ class Pipeline:
                 await self._store_and_evaluate(conn, readings, states, result, stage)
         self._kinds.update(new_kinds)
         window.commit()
-        self.deliveries.committed(messages, unstamped)
+        if self.remember_deliveries:
+            self.deliveries.committed(messages, unstamped)
         self.book.announce(result.changes)
         self._count(batch, result)
         if result.notification_ids:

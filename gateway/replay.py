@@ -207,6 +207,7 @@ class Replay:
         self.report = ReplayReport()
         self.core = Core(settings, clock, GatewayMetrics(), self._not_sent)
         self.core.detector.event_ticks = True
+        self.core.pipeline.remember_deliveries = False  # no broker to send anything again
         self.core.detector.follow_time = clock.set
         self.core.book.listeners.append(self._on_change)
         self._known: set[str] = set()
