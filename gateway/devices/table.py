@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from decimal import Decimal
 
@@ -112,12 +113,20 @@ class Field:
     convert: Converter = identity
     kind: DeviceKind | None = None
     """The device kind this field reveals, when it says more than the metric does."""
+    parts: tuple[str, ...] = dataclass_field(init=False, repr=False, compare=False)
+    """The path split at its dots (once: every message of the vendor is read through it)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.path.split(".")))
 
 
-def get_path(body: Mapping[str, object], path: str) -> tuple[bool, object]:
-    """(found, value) for a dotted path like "ENERGY.Power"."""
+def get_path(body: Mapping[str, object], parts: tuple[str, ...]) -> tuple[bool, object]:
+    """(found, value) for a dotted path like "ENERGY.Power", split at its dots."""
+    if len(parts) == 1:  # most fields: a key of the object itself
+        key = parts[0]
+        return (True, body[key]) if key in body else (False, None)
     current: object = body
-    for part in path.split("."):
+    for part in parts:
         if not isinstance(current, Mapping) or part not in current:
             return False, None
         current = current[part]
@@ -134,7 +143,7 @@ def apply_fields(
     """Read every field of the table present in `body` into readings (or problems)."""
     present: list[tuple[Field, object]] = []
     for f in fields:
-        found, raw = get_path(body, f.path)
+        found, raw = get_path(body, f.parts)
         if found:
             present.append((f, raw))
     if kind is None:
