@@ -280,6 +280,25 @@ class NoPowerUse(_Inactivity[NoPowerUseConfig]):
         }
         return self._open(state, now, summary, since, evidence)
 
+    def quiet_until(self, state: HouseholdState, now: datetime) -> datetime | None:
+        """Until `window_h` waking hours could first have passed since the last use (or since
+        the meter first reported), since coming home and since any other sign of life: waking
+        hours pass no faster than the clock, and readings only move those times later."""
+        if state.alert_opened_at(self.id, HOUSEHOLD_DEVICE) is not None:
+            return None
+        log = state.log
+        since = log.last.get(ActivityKind.POWER) or log.metered_since.get(ActivityKind.POWER)
+        if since is None:
+            return None
+        window = timedelta(hours=self.config.window_h)
+        until = since + window
+        others = log.back_since(now), log.last_activity(besides=frozenset({ActivityKind.POWER}))
+        for mark in (since, *others):
+            if mark is not None:
+                waking = waking_time(mark, now, state.tz, state.activity_config)
+                until = max(until, now + (window - waking))
+        return until
+
 
 class MissedRoutineConfig(RuleConfig):
     severity: Severity = Severity.HIGH
