@@ -95,6 +95,7 @@ topics = [
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()  # not left running behind the failed test
         raise AssertionError("gateway did not become healthy:\n" + self.log.read_text())
 
     def kill(self) -> None:
