@@ -441,6 +441,10 @@ class Gateway:
             await asyncio.gather(*self._reloads, return_exceptions=True)
 
     async def close(self) -> None:
+        # Reloads still running finish first (also when `run` never ran, as in the API tests):
+        # one cancelled later, with the loop, would leave its connection to a disposed pool,
+        # for the garbage collector to find after the loop has closed.
+        await asyncio.gather(*self._reloads, return_exceptions=True)
         await self.core.close()
 
     async def _consume(self) -> None:

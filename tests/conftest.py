@@ -21,8 +21,11 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
-from collections.abc import Callable, Coroutine, Iterator
+import traceback
+import weakref
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +68,72 @@ def _missing_service_fixture() -> Callable[[str], NoReturn]:
     # pytest imports every conftest.py under the module name "conftest", so a nested conftest
     # cannot `from conftest import ...`; a fixture reaches them all.
     return missing_service
+
+
+# --- leaked PostgreSQL connections -------------------------------------------------------------
+
+# An asyncpg connection still open when its event loop has closed can never be closed properly:
+# the garbage collector finds it later, in whatever test is running then ("Event loop is
+# closed", "unclosed connection", "non-checked-in connection"). Every connection is noted with
+# the test and the stack that made it, and the test whose loop closed under one fails.
+
+
+@dataclass
+class _MadeConnection:
+    test: str
+    stack: str
+    loop: weakref.ref[asyncio.AbstractEventLoop]
+
+
+_made: weakref.WeakKeyDictionary[asyncpg.Connection, _MadeConnection] = weakref.WeakKeyDictionary()
+_orphans: list[asyncpg.Connection] = []
+"""Reported already, kept from the garbage collector so a later test does not fail for them."""
+_running_test = ["(no test)"]
+_asyncpg_connect = asyncpg.connect
+_LIBRARIES = ("<", sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+
+
+async def _noted_connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    connection = await _asyncpg_connect(*args, **kwargs)
+    # The project's frames only: pytest's, pluggy's and asyncio's would crowd them out.
+    frames = [f for f in traceback.extract_stack()[:-1] if not f.filename.startswith(_LIBRARIES)]
+    stack = "".join(traceback.format_list(frames))
+    _made[connection] = _MadeConnection(
+        _running_test[0], stack, weakref.ref(asyncio.get_running_loop())
+    )
+    return connection
+
+
+# SQLAlchemy's asyncpg dialect and the live feed look asyncpg.connect up at each call.
+asyncpg.connect = _noted_connect
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    _running_test[0] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _running_test[0] = "(between tests)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    yield  # the test's fixtures, its event loop among them, are gone now
+    orphaned = []
+    for connection, made in list(_made.items()):
+        loop = made.loop()
+        if (loop is None or loop.is_closed()) and not connection.is_closed():
+            orphaned.append(made)
+            _orphans.append(connection)
+            del _made[connection]
+    if orphaned:
+        where = "\n".join(f"made in {m.test}:\n{m.stack}" for m in orphaned)
+        pytest.fail(
+            f"{len(orphaned)} PostgreSQL connection(s) still open after their event loop closed"
+            f" (a task cancelled holding one, or an engine not disposed):\n{where}",
+            pytrace=False,
+        )
 
 
 def _accepts_connections(host: str, port: int, timeout: float = 1.0) -> bool:

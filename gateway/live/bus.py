@@ -66,10 +66,14 @@ class PostgresBus:
         engine: AsyncEngine,
         deliver: Callable[[LiveEvent], None],
         *,
+        heard: Callable[[LiveEvent], None] | None = None,
         channel: str = CHANNEL,
     ) -> None:
+        """`deliver` takes every event for this process's hub, its own and the others';
+        `heard` is told, after `deliver`, of each event that came from another process."""
         self.engine = engine
         self.deliver = deliver
+        self.heard = heard
         self.channel = channel
         self.origin = uuid.uuid4().hex[:12]
         """Payloads this process sent come back to it: it knows them by this."""
@@ -190,6 +194,8 @@ class PostgresBus:
             return
         if origin != self.origin:
             self.deliver(event)
+            if self.heard is not None:
+                self.heard(event)
 
 
 async def _close(conn: asyncpg.Connection) -> None:

@@ -64,6 +64,11 @@ class CommitCapture:
         conn.info[NOTES_KEY] = Notes()
 
     def _rollback(self, conn: Connection) -> None:
+        if conn.invalidated:
+            # Its DBAPI connection is gone (a query cancelled, a lost server), and its pool
+            # checkin drops the uncommitted notes; `conn.info` would raise PendingRollbackError
+            # here, in place of the error that invalidated it, out of close() itself.
+            return
         if conn.info.get(NOTES_KEY):
             conn.info[NOTES_KEY] = Notes()
 

@@ -35,7 +35,7 @@ class LiveFeed:
         (PostgreSQL): the detector reloads their zone, rule overrides and away periods."""
         self.bus: Bus
         if engine.dialect.name == "postgresql":
-            self.bus = PostgresBus(engine, self._deliver, channel=channel)
+            self.bus = PostgresBus(engine, self.hub.deliver, heard=self._heard, channel=channel)
         else:
             self.bus = LocalBus(self.hub.deliver)
         self.collector = ChangeCollector(engine, self.publish)
@@ -57,8 +57,9 @@ class LiveFeed:
                     self.metrics.live_events.labels(kind).inc(count)
         self.bus.publish(event)
 
-    def _deliver(self, event: LiveEvent) -> None:
-        self.hub.deliver(event)
+    def _heard(self, event: LiveEvent) -> None:
+        # Only another process's changes: this process's own were reloaded by whoever made them
+        # (an echo here would reload them again, in a task nobody waits for).
         if isinstance(event, Changed) and event.registry and self.on_registry is not None:
             self.on_registry(event.registry)
 
