@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -46,22 +47,53 @@ class RuleConfig(BaseModel):
     severity: Severity
 
 
+NOTHING: Mapping[Any, Any] = MappingProxyType({})
+"""The mappings of a device that has none yet (most devices have no meter total and no run of
+use): one shared, read-only empty mapping instead of an empty dict (64 bytes) each."""
+
+
 @dataclass(slots=True)
 class DeviceView:
-    """What the engine knows of one device: kind, when last heard, latest values."""
+    """What the engine knows of one device: kind, when last heard, latest values.
+
+    The engine changes the mappings through the methods below (a mapping may be the shared
+    `NOTHING` until it has an entry); rules only read them.
+    """
 
     kind: DeviceKind | None = None
     source: str | None = None
     """The source (payload format) it reports through; it sets how often it must be heard."""
     registered_at: datetime | None = None
     last_seen: datetime | None = None
-    values: dict[Metric, ReadingValue] = field(default_factory=dict)
-    counters: dict[Metric, CounterSample] = field(default_factory=dict)
-    use_runs: dict[Metric, UseRun] = field(default_factory=dict)
+    values: Mapping[Metric, ReadingValue] = field(default_factory=lambda: NOTHING)
+    counters: Mapping[Metric, CounterSample] = field(default_factory=lambda: NOTHING)
+    use_runs: Mapping[Metric, UseRun] = field(default_factory=lambda: NOTHING)
     """Per meter total: the current unbroken run of use, if the meter's last interval had use."""
     value_times: dict[Metric, datetime] | None = None
     """When each value in `values` was measured, where known (the per-message rules' view, from
     the database): a reading may be older than the device's latest value."""
+
+    def set_value(self, metric: Metric, value: ReadingValue) -> None:
+        if isinstance(self.values, dict):
+            self.values[metric] = value
+        else:
+            self.values = {metric: value}
+
+    def set_counter(self, metric: Metric, sample: CounterSample) -> None:
+        if isinstance(self.counters, dict):
+            self.counters[metric] = sample
+        else:
+            self.counters = {metric: sample}
+
+    def set_use_run(self, metric: Metric, run: UseRun | None) -> None:
+        """The meter's current run of use; None: it has none."""
+        if isinstance(self.use_runs, dict):
+            if run is None:
+                self.use_runs.pop(metric, None)
+            else:
+                self.use_runs[metric] = run
+        elif run is not None:
+            self.use_runs = {metric: run}
 
 
 @dataclass(slots=True)

@@ -260,3 +260,26 @@ def test_current_value_does_not_invent_households():
     assert engine.household_ids() == []
     engine.on_reading(reading(Metric.SMOKE, False))
     assert engine.current_value("H001", "dev-1", Metric.SMOKE) is False
+
+
+def test_devices_without_values_share_no_state_with_each_other():
+    # A device's mappings start as one shared empty mapping (memory): the first value, meter
+    # total or run of use of one device must not show in another's.
+    engine = RuleEngine([])
+    engine.note_device("H001", "smoke-1", kind=DeviceKind.SMOKE_DETECTOR)
+    engine.note_device("H002", "water-1", kind=DeviceKind.WATER_METER)
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 100.0, device="water-1", household="H002"))
+    engine.on_reading(
+        reading(Metric.WATER_TOTAL_L, 105.0, after_s=600, device="water-1", household="H002")
+    )
+    smoke = engine.state("H001").devices["smoke-1"]
+    water = engine.state("H002").devices["water-1"]
+    assert (dict(smoke.values), dict(smoke.counters), dict(smoke.use_runs)) == ({}, {}, {})
+    assert water.values == {Metric.WATER_TOTAL_L: 105.0}
+    assert water.counters[Metric.WATER_TOTAL_L].total == 105.0
+    assert water.use_runs[Metric.WATER_TOTAL_L].amount == 5.0
+    engine.on_reading(
+        reading(Metric.WATER_TOTAL_L, 105.0, after_s=1200, device="water-1", household="H002")
+    )
+    assert dict(water.use_runs) == {}  # the run ended; the smoke detector still has none
+    assert dict(smoke.use_runs) == {}
