@@ -73,6 +73,7 @@ class RuleEngine:
     def state(self, household_id: str) -> HouseholdState:
         state = self._households.get(household_id)
         if state is None:
+            household_id = sys.intern(household_id)  # one copy, shared with ingest's caches
             state = HouseholdState(household_id, tz=self.tz, activity_config=self.activity)
             self._households[household_id] = state
         return state
@@ -295,6 +296,8 @@ class RuleEngine:
         view.registered_at = registered_at or view.registered_at
         if last_seen is not None and (view.last_seen is None or last_seen > view.last_seen):
             view.last_seen = last_seen
+        if view.last_seen is not None:
+            view.registered_at = None  # read only while a device has never been heard
         for metric, (value, ts) in (values or {}).items():
             view.set_value(metric, value)
             if is_counter(metric) and isinstance(value, float):
