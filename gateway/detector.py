@@ -44,6 +44,7 @@ from gateway.rules.engine import LEARNING_SPAN, MessageBatch, RuleEngine, Undo
 from gateway.rules.routine import RoutineSummary, summarize
 from gateway.rules.settings import RulesOverrideError, effective_rules
 from gateway.store.alerts import active_alert_keys, active_alerts, lock_households
+from gateway.store.chunks import LOAD_CHUNK, household_ranges
 from gateway.store.partitions import PARTITIONS, partition_of, release, renew, save_read_to
 from gateway.store.readings import (
     DeviceRecord,
@@ -158,6 +159,8 @@ class Detector:
         self.feed: ReadingsFeed | None = None
         self._taken_from: dict[int, int] = {}
         """Per partition taken over: the readings id its saved state already covers."""
+        self.load_chunk = LOAD_CHUNK
+        """Households read at a time when their state is loaded."""
         book.listeners.append(self.alert_changed)
 
     # --- start-up and settings --------------------------------------------------------------
@@ -185,24 +188,29 @@ class Detector:
 
         engine = self.engine
         async with self.db.connect() as conn:
-            for device in await list_devices(conn):
-                if wanted(device.household_id):
-                    self._note(device)
-            for household_id, state in await all_device_states(conn):
-                if state.value is None or not wanted(household_id):
-                    continue
-                if partitions is not None and is_counter(state.metric):
-                    # Taken over: the totals saved with the log, which the readings stored
-                    # since (read back next) continue from; these are newer.
-                    continue
-                engine.note_device(
-                    household_id, state.device_id, values={state.metric: (state.value, state.ts)}
-                )
-            for household_id, saved in (await load_rule_state(conn)).items():
-                if wanted(household_id):
-                    engine.restore_log(household_id, ActivityLog.from_json(saved))
-                    if partitions is not None:
-                        engine.restore_counters(household_id, saved)
+            # A range of households at a time: read whole, a county's rows and saved logs
+            # held hundreds of megabytes at once, which the process kept (docs/scale-out.md).
+            for within in await household_ranges(conn, self.load_chunk):
+                for device in await list_devices(conn, within=within):
+                    if wanted(device.household_id):
+                        self._note(device)
+                for household_id, state in await all_device_states(conn, within=within):
+                    if state.value is None or not wanted(household_id):
+                        continue
+                    if partitions is not None and is_counter(state.metric):
+                        # Taken over: the totals saved with the log, which the readings
+                        # stored since (read back next) continue from; these are newer.
+                        continue
+                    engine.note_device(
+                        household_id,
+                        state.device_id,
+                        values={state.metric: (state.value, state.ts)},
+                    )
+                for household_id, saved in (await load_rule_state(conn, within=within)).items():
+                    if wanted(household_id):
+                        engine.restore_log(household_id, ActivityLog.from_json(saved))
+                        if partitions is not None:
+                            engine.restore_counters(household_id, saved)
             for alert in await active_alerts(conn):
                 if wanted(alert.household_id):
                     engine.alert_opened(

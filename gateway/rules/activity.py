@@ -11,7 +11,6 @@ plain data with a JSON form, so it survives a restart (see `gateway.store.rule_s
 from __future__ import annotations
 
 import statistics
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -167,8 +166,9 @@ class ActivityLog:
     """When each kind of activity was last seen."""
     heard: datetime | None = None
     """When anything at all was last heard from the home (a heartbeat will do)."""
-    water: deque[tuple[datetime, float]] = field(default_factory=deque)
-    """(end of interval, litres) for each meter interval with use, over WATER_MEMORY."""
+    water: list[tuple[datetime, float]] = field(default_factory=list)
+    """(end of interval, litres) for each meter interval with use, over WATER_MEMORY, oldest
+    first (a list: a deque costs 760 bytes even empty, a list of two intervals 72)."""
     metered_since: dict[ActivityKind, datetime] = field(default_factory=dict)
     """Since when use of water / power has been metered (the first meter reading)."""
     meter_heard: dict[ActivityKind, datetime] = field(default_factory=dict)
@@ -237,7 +237,7 @@ class ActivityLog:
         if used is not None and reading.metric is Metric.WATER_TOTAL_L and used.amount > 0:
             self.water.append((used.until, used.amount))
             while self.water and self.water[0][0] < used.until - WATER_MEMORY:
-                self.water.popleft()
+                del self.water[0]
         if kind is None:
             return
         if kind not in self.last or ts > self.last[kind]:
@@ -296,10 +296,20 @@ class ActivityLog:
     def from_json(cls, data: dict[str, Any]) -> ActivityLog:
         """The log from its JSON form; what cannot be read is left out, never fatal."""
         log = cls()
+        # One object per distinct time: one reading sets `heard`, `last`, `meter_heard` and
+        # more to the same time, and they share it in memory as they did before it was saved.
+        times: dict[str, datetime] = {}
+
+        def _ts(text: str) -> datetime:
+            value = times.get(text)
+            if value is None:
+                value = times[text] = _parse_ts(text)
+            return value
+
         try:
             log.last = {ActivityKind(k): _ts(v) for k, v in data.get("last", {}).items()}
             log.heard = _ts(data["heard"]) if data.get("heard") else None
-            log.water = deque((_ts(ts), float(litres)) for ts, litres in data.get("water", []))
+            log.water = [(_ts(ts), float(litres)) for ts, litres in data.get("water", [])]
             log.metered_since = {
                 ActivityKind(k): _ts(v) for k, v in data.get("metered_since", {}).items()
             }
@@ -323,7 +333,7 @@ class ActivityLog:
         return log
 
 
-def _ts(text: str) -> datetime:
+def _parse_ts(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError("naive time")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, cast
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -46,22 +47,98 @@ class RuleConfig(BaseModel):
     severity: Severity
 
 
+NOTHING: Mapping[Any, Any] = MappingProxyType({})
+"""The mappings of a device that has none yet (most devices have no meter total and no run of
+use): one shared, read-only empty mapping instead of an empty dict (64 bytes) each."""
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class One(Mapping[_K, _V]):
+    """A read-only mapping of one key (48 bytes; the smallest dict holding one is 224): a
+    meter's one total, its run of use, a water meter's one value."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: _K, value: _V) -> None:
+        self.key = key
+        self.value = value
+
+    def __getitem__(self, key: _K) -> _V:
+        if key == self.key:
+            return self.value
+        raise KeyError(key)
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        return self.value if key == self.key else default
+
+    def __contains__(self, key: object) -> bool:
+        return key == self.key
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter((self.key,))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"One({self.key!r}: {self.value!r})"
+
+
+def _put(mapping: Mapping[_K, _V], key: _K, value: _V) -> Mapping[_K, _V]:
+    """`mapping` with `key` set to `value`: changed in place if it is a dict, else a new
+    mapping (`One`, or a dict once it has two keys)."""
+    if isinstance(mapping, dict):
+        mapping[key] = value
+        return mapping
+    if not mapping or key in mapping:
+        return One(key, value)
+    return {**mapping, key: value}
+
+
+def _without(mapping: Mapping[_K, _V], key: _K) -> Mapping[_K, _V]:
+    if isinstance(mapping, dict):
+        mapping.pop(key, None)
+        return mapping
+    return NOTHING if key in mapping else mapping
+
+
 @dataclass(slots=True)
 class DeviceView:
-    """What the engine knows of one device: kind, when last heard, latest values."""
+    """What the engine knows of one device: kind, when last heard, latest values.
+
+    The engine changes the mappings through the methods below (each may be the shared
+    `NOTHING` until it has an entry, then a `One`, then a dict: memory at a county's scale);
+    rules only read them.
+    """
 
     kind: DeviceKind | None = None
     source: str | None = None
     """The source (payload format) it reports through; it sets how often it must be heard."""
     registered_at: datetime | None = None
+    """When it was registered, while it has never been heard (the engine forgets it then)."""
     last_seen: datetime | None = None
-    values: dict[Metric, ReadingValue] = field(default_factory=dict)
-    counters: dict[Metric, CounterSample] = field(default_factory=dict)
-    use_runs: dict[Metric, UseRun] = field(default_factory=dict)
+    values: Mapping[Metric, ReadingValue] = field(default_factory=lambda: NOTHING)
+    counters: Mapping[Metric, CounterSample] = field(default_factory=lambda: NOTHING)
+    use_runs: Mapping[Metric, UseRun] = field(default_factory=lambda: NOTHING)
     """Per meter total: the current unbroken run of use, if the meter's last interval had use."""
     value_times: dict[Metric, datetime] | None = None
     """When each value in `values` was measured, where known (the per-message rules' view, from
     the database): a reading may be older than the device's latest value."""
+
+    def set_value(self, metric: Metric, value: ReadingValue) -> None:
+        self.values = _put(self.values, metric, value)
+
+    def set_counter(self, metric: Metric, sample: CounterSample) -> None:
+        self.counters = _put(self.counters, metric, sample)
+
+    def set_use_run(self, metric: Metric, run: UseRun | None) -> None:
+        """The meter's current run of use; None: it has none."""
+        if run is None:
+            self.use_runs = _without(self.use_runs, metric)
+        else:
+            self.use_runs = _put(self.use_runs, metric, run)
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -73,6 +74,7 @@ class RuleEngine:
     def state(self, household_id: str) -> HouseholdState:
         state = self._households.get(household_id)
         if state is None:
+            household_id = sys.intern(household_id)  # one copy, shared with ingest's caches
             state = HouseholdState(household_id, tz=self.tz, activity_config=self.activity)
             self._households[household_id] = state
         return state
@@ -159,11 +161,11 @@ class RuleEngine:
             return
         state = self.state(household_id)
         for device_id, counters in devices.items():
-            view = state.devices.setdefault(str(device_id), DeviceView())
+            view = _view(state, str(device_id))
             try:
                 for name, (total, ts) in counters.items():
-                    view.counters[Metric(name)] = CounterSample(
-                        float(total), datetime.fromisoformat(ts)
+                    view.set_counter(
+                        Metric(name), CounterSample(float(total), datetime.fromisoformat(ts))
                     )
             except (TypeError, ValueError, AttributeError):
                 log.warning("household %s: saved meter totals unreadable", household_id)
@@ -210,7 +212,7 @@ class RuleEngine:
         says a device went offline), but it is no sign of life and no use of water or power.
         """
         state = self.state(reading.household_id)
-        view = state.devices.setdefault(reading.device_id, DeviceView())
+        view = _view(state, reading.device_id)
         rules = self._set_of(state).activity_rules(reading.metric)
         if retained:
             return self._on_retained(state, view, reading, rules)
@@ -242,7 +244,7 @@ class RuleEngine:
         if reading.kind is not None and reading.kind is not view.kind:
             view.kind = reading.kind
             state.unsettle()
-        view.values[reading.metric] = reading.value
+        view.set_value(reading.metric, reading.value)
         return findings
 
     def on_tick(self, now: datetime, household_ids: Iterable[str] | None = None) -> list[Finding]:
@@ -301,16 +303,19 @@ class RuleEngine:
         """Record what is known of a device (from the store at start-up, or on registration)."""
         state = self.state(household_id)
         state.unsettle()
-        view = state.devices.setdefault(device_id, DeviceView())
+        view = _view(state, device_id)
         view.kind = kind or view.kind
-        view.source = source or view.source
+        # One copy of each source's name, not one per device read from the store.
+        view.source = sys.intern(source) if source else view.source
         view.registered_at = registered_at or view.registered_at
         if last_seen is not None and (view.last_seen is None or last_seen > view.last_seen):
             view.last_seen = last_seen
+        if view.last_seen is not None:
+            view.registered_at = None  # read only while a device has never been heard
         for metric, (value, ts) in (values or {}).items():
-            view.values[metric] = value
+            view.set_value(metric, value)
             if is_counter(metric) and isinstance(value, float):
-                view.counters[metric] = CounterSample(value, ts)
+                view.set_counter(metric, CounterSample(value, ts))
 
     def alert_opened(
         self,
@@ -376,7 +381,7 @@ class RuleEngine:
             state.unsettle()  # heard again: its next silence may come sooner than the quiet
         if view.last_seen is None or reading.ts >= view.last_seen:
             view.last_seen = reading.ts
-            view.values[reading.metric] = reading.value
+            view.set_value(reading.metric, reading.value)
         used = state.consumption
         if used is not None and used.amount > 0:
             last = state.last_use.get(used.metric)
@@ -384,7 +389,7 @@ class RuleEngine:
         if is_counter(reading.metric) and isinstance(reading.value, float):
             sample = view.counters.get(reading.metric)
             if sample is None or reading.ts > sample.ts:
-                view.counters[reading.metric] = CounterSample(reading.value, reading.ts)
+                view.set_counter(reading.metric, CounterSample(reading.value, reading.ts))
                 _follow_use_run(view, reading.metric, used)
 
 
@@ -424,7 +429,7 @@ class MessageBatch:
         rules = self._engine.rule_set(reading.household_id).message_rules(reading.metric)
         findings = _judge(state, rules, reading, retained)
         if retained or view.last_seen is None or reading.ts >= view.last_seen:
-            view.values[reading.metric] = reading.value
+            view.set_value(reading.metric, reading.value)
             view.last_seen = (
                 reading.ts if view.last_seen is None else max(view.last_seen, reading.ts)
             )
@@ -456,6 +461,15 @@ class MessageBatch:
             )
             self._states[household_id] = state
         return state
+
+
+def _view(state: HouseholdState, device_id: str) -> DeviceView:
+    """The household's view of the device, made if it has none (its id kept as one copy of
+    each id: device ids repeat across households, "water-1" in each)."""
+    view = state.devices.get(device_id)
+    if view is None:
+        view = state.devices[sys.intern(device_id)] = DeviceView()
+    return view
 
 
 def _key(reading: Reading) -> tuple[str, str]:
@@ -534,11 +548,9 @@ def _follow_heavy_load(state: HouseholdState, rules: Sequence[Rule], reading: Re
 
 def _follow_use_run(view: DeviceView, metric: Metric, used: Consumption | None) -> None:
     # A new baseline (no trustworthy consumption) tells nothing of use: the run starts again.
-    run = continue_run(view.use_runs.get(metric), used) if used is not None else None
-    if run is None:
-        view.use_runs.pop(metric, None)
-    else:
-        view.use_runs[metric] = run
+    view.set_use_run(
+        metric, continue_run(view.use_runs.get(metric), used) if used is not None else None
+    )
 
 
 def _consumption(view: DeviceView, reading: Reading) -> Consumption | None:

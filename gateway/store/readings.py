@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.devices.catalogue import CATALOGUE, ValueType
 from gateway.models import DeviceKind, Metric, Reading, ReadingValue
 from gateway.store.changes import note_households
+from gateway.store.chunks import HouseholdRange
 from gateway.store.dialect import upsert
 from gateway.store.tables import device_state, devices, readings
 
@@ -158,11 +160,13 @@ async def get_device(
 
 
 async def list_devices(
-    conn: AsyncConnection, household_id: str | None = None
+    conn: AsyncConnection, household_id: str | None = None, *, within: HouseholdRange | None = None
 ) -> list[DeviceRecord]:
     query = sa.select(devices).order_by(devices.c.household_id, devices.c.device_id)
     if household_id is not None:
         query = query.where(devices.c.household_id == household_id)
+    if within is not None:
+        query = query.where(within.where(devices.c.household_id))
     return [_device(row) for row in await conn.execute(query)]
 
 
@@ -204,7 +208,10 @@ async def device_kinds(
             )
         )
         for household_id, device_id, kind in rows:
-            found[(household_id, device_id)] = DeviceKind(kind) if kind else None
+            # Cached by the pipeline for every device: one copy of each id, shared with the
+            # rules' (a string each per row was 112 bytes a device).
+            key = (sys.intern(household_id), sys.intern(device_id))
+            found[key] = DeviceKind(kind) if kind else None
     return found
 
 
@@ -367,9 +374,15 @@ async def device_states(conn: AsyncConnection, household_id: str) -> list[StateV
     return out
 
 
-async def all_device_states(conn: AsyncConnection) -> list[tuple[str, StateValue]]:
-    """Every (household, latest value) pair; used once at start-up to restore rule state."""
-    rows = await conn.execute(sa.select(device_state))
+async def all_device_states(
+    conn: AsyncConnection, *, within: HouseholdRange | None = None
+) -> list[tuple[str, StateValue]]:
+    """Every (household, latest value) pair (of a range of households); used at start-up to
+    restore rule state."""
+    query = sa.select(device_state)
+    if within is not None:
+        query = query.where(within.where(device_state.c.household_id))
+    rows = await conn.execute(query)
     out = []
     for row in rows:
         m = row._mapping

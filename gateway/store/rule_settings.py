@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store.chunks import HouseholdRange
 from gateway.store.dialect import upsert
 from gateway.store.paging import Page, Window, fetch_page
 from gateway.store.tables import away_periods, household_rules, rule_state
@@ -181,11 +182,13 @@ async def save_rule_state(
 
 
 async def load_rule_state(
-    conn: AsyncConnection, household_id: str | None = None
+    conn: AsyncConnection, household_id: str | None = None, *, within: HouseholdRange | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The rules' saved state per household (of one household, or of all)."""
+    """The rules' saved state per household (of one household, of a range, or of all)."""
     query = sa.select(rule_state.c.household_id, rule_state.c.state)
     if household_id is not None:
         query = query.where(rule_state.c.household_id == household_id)
+    if within is not None:
+        query = query.where(within.where(rule_state.c.household_id))
     rows = await conn.execute(query)
     return {h: dict(s) for h, s in rows.all() if isinstance(s, dict)}

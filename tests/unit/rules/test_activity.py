@@ -697,3 +697,34 @@ def test_too_few_days_of_the_same_type_use_all_days():
         False,
     )
     assert minutes_after_day_start(saturday.usual, SATURDAY) == 150
+
+
+SAVED_BEFORE_COMPACT_FORM = {
+    # A household's log as the gateway saved it before its memory was made compact (the water
+    # intervals were a deque then): the same document must load, and save, unchanged.
+    "last": {"water": "2026-11-30T23:15:00+00:00", "power": "2026-11-30T23:30:00+00:00"},
+    "heard": "2026-11-30T23:30:00+00:00",
+    "water": [["2026-11-29T23:15:00+00:00", 35.5], ["2026-11-30T23:15:00+00:00", 35.5]],
+    "metered_since": {"water": "2026-11-28T23:15:00+00:00", "power": "2026-11-28T23:30:00+00:00"},
+    "meter_heard": {"water": "2026-11-30T23:15:00+00:00", "power": "2026-11-30T23:30:00+00:00"},
+    "first_activity": {"2026-11-30": "2026-11-29T23:15:00+00:00"},
+    "candidates_day": "2026-12-01",
+    "candidates": ["2026-11-30T23:15:00+00:00"],
+    "heavy_since": {"hob": "2026-11-30T23:20:00+00:00"},
+    "alerted": {"no_water_use": "2026-11-29T23:15:00+00:00"},
+    "false_alarms": {"no_water_use": ["2026-11-29T09:00:00+00:00"]},
+}
+
+
+def test_a_log_saved_before_the_compact_form_loads_and_saves_unchanged():
+    restored = ActivityLog.from_json(json.loads(json.dumps(SAVED_BEFORE_COMPACT_FORM)))
+    assert restored.to_json() == SAVED_BEFORE_COMPACT_FORM
+    assert restored.water == [
+        (datetime(2026, 11, 29, 23, 15, tzinfo=UTC), 35.5),
+        (datetime(2026, 11, 30, 23, 15, tzinfo=UTC), 35.5),
+    ]
+    assert restored.water_used(datetime(2026, 11, 30, 0, 0, tzinfo=UTC)) == 35.5
+    # One object per distinct time, as when the readings set them: memory, not meaning.
+    assert restored.heard is restored.last[ActivityKind.POWER]
+    assert restored.heard is restored.meter_heard[ActivityKind.POWER]
+    assert restored.water[1][0] is restored.last[ActivityKind.WATER]

@@ -9,6 +9,7 @@ import pytest
 from gateway.models import DeviceKind, Finding, FindingAction, Metric, Reading, Severity
 from gateway.rules.base import HouseholdState, RuleConfig
 from gateway.rules.catalogue import RulesConfig, build_rules
+from gateway.rules.counters import CounterSample
 from gateway.rules.engine import RuleEngine
 from tests.unit.rules.helpers import T0, reading
 
@@ -162,13 +163,14 @@ def test_note_device_records_what_the_store_knows_without_going_back_in_time():
     )
     engine.note_device("H001", "smoke-1", last_seen=T0 + timedelta(hours=1))
     view = engine.state("H001").devices["smoke-1"]
-    assert (view.kind, view.source, view.registered_at) == (
-        DeviceKind.SMOKE_DETECTOR,
-        "zigbee2mqtt",
-        T0,
-    )
+    assert (view.kind, view.source) == (DeviceKind.SMOKE_DETECTOR, "zigbee2mqtt")
     assert view.last_seen == T0 + timedelta(hours=2)
     assert view.values == {Metric.BATTERY_PCT: 80.0}
+    # The registration time is for a device never heard (device_offline's "never reported");
+    # one that has been heard does not keep it (memory).
+    assert view.registered_at is None
+    engine.note_device("H001", "gas-1", kind=DeviceKind.GAS_DETECTOR, registered_at=T0)
+    assert engine.state("H001").devices["gas-1"].registered_at == T0
 
 
 def test_alert_opened_and_closed_are_what_rules_see():
@@ -262,3 +264,40 @@ def test_current_value_does_not_invent_households():
     assert engine.household_ids() == []
     engine.on_reading(reading(Metric.SMOKE, False))
     assert engine.current_value("H001", "dev-1", Metric.SMOKE) is False
+
+
+def test_devices_without_values_share_no_state_with_each_other():
+    # A device's mappings start as one shared empty mapping (memory): the first value, meter
+    # total or run of use of one device must not show in another's.
+    engine = RuleEngine([])
+    engine.note_device("H001", "smoke-1", kind=DeviceKind.SMOKE_DETECTOR)
+    engine.note_device("H002", "water-1", kind=DeviceKind.WATER_METER)
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 100.0, device="water-1", household="H002"))
+    engine.on_reading(
+        reading(Metric.WATER_TOTAL_L, 105.0, after_s=600, device="water-1", household="H002")
+    )
+    smoke = engine.state("H001").devices["smoke-1"]
+    water = engine.state("H002").devices["water-1"]
+    assert (dict(smoke.values), dict(smoke.counters), dict(smoke.use_runs)) == ({}, {}, {})
+    assert water.values == {Metric.WATER_TOTAL_L: 105.0}
+    assert water.counters[Metric.WATER_TOTAL_L].total == 105.0
+    assert water.use_runs[Metric.WATER_TOTAL_L].amount == 5.0
+    engine.on_reading(
+        reading(Metric.WATER_TOTAL_L, 105.0, after_s=1200, device="water-1", household="H002")
+    )
+    assert dict(water.use_runs) == {}  # the run ended; the smoke detector still has none
+    assert dict(smoke.use_runs) == {}
+
+
+def test_a_device_with_one_value_then_another_keeps_both():
+    engine = RuleEngine([])
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 100.0))
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 101.0, after_s=60))
+    view = engine.state("H001").devices["dev-1"]
+    assert view.values == {Metric.WATER_TOTAL_L: 101.0}
+    assert Metric.WATER_FLOW_LPM not in view.values
+    assert view.values.get(Metric.WATER_FLOW_LPM, "none") == "none"
+    engine.on_reading(reading(Metric.WATER_FLOW_LPM, 2.5, after_s=120))
+    engine.on_reading(reading(Metric.WATER_TOTAL_L, 103.0, after_s=180))
+    assert view.values == {Metric.WATER_TOTAL_L: 103.0, Metric.WATER_FLOW_LPM: 2.5}
+    assert view.counters == {Metric.WATER_TOTAL_L: CounterSample(103.0, T0 + timedelta(minutes=3))}
