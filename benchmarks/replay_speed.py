@@ -1,0 +1,103 @@
+"""How fast `iot-gateway replay` goes through a month of a neighbourhood's traffic.
+
+A recording of --households simulated homes over --days days (the detection benchmark's
+homes, incidents included; made once with `iot-gateway simulate --record` and kept in
+--folder) is replayed by `iot-gateway replay` with its labels, into a throw-away SQLite
+database, as an installer trying a threshold would. Reported: messages per second (median of
+--rounds) and the alerts the replay opened per rule. With --compare-tree the same recording
+is replayed by another checkout too (e.g. `git archive` of an earlier commit), alternately,
+and the ratio of the medians is given; the alerts of both must be the same.
+
+    python benchmarks/replay_speed.py --rounds 3 --compare-tree /tmp/before
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SEED = 1
+
+
+def record(households: int, days: int, folder: Path) -> Path:
+    """The recording of these homes (made once: the same seed makes the same stream)."""
+    path = folder / f"replay-{households}x{days}-seed{SEED}.jsonl"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "gateway.cli", "simulate", "--households"]
+        command += [str(households), "--days", str(days), "--scenario", "benchmark"]
+        command += ["--seed", str(SEED), "--record", str(path)]
+        subprocess.run(command, check=True, capture_output=True)  # noqa: S603
+    return path
+
+
+def replay(recording: Path, tree: Path | None) -> dict[str, Any]:
+    """One replay in a process of its own (from `tree` when given); its summary line."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)  # ahead of this tree's editable install
+    labels = recording.with_suffix(".labels.jsonl")
+    command = [sys.executable, "-m", "gateway.cli", "replay", str(recording)]
+    command += ["--labels", str(labels)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])  # (alerts: stdout)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "replay-speed",
+        help="where the recording is made once and kept",
+    )
+    parser.add_argument("--compare-tree", type=Path, help="another checkout to measure too")
+    parser.add_argument("--out", type=Path, help="write the result here as JSON too")
+    args = parser.parse_args()
+    recording = record(args.households, args.days, args.folder)
+    trees: dict[str, Path | None] = {"this tree": None}
+    if args.compare_tree:
+        trees[f"tree {args.compare_tree}"] = args.compare_tree.resolve()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            runs[name].append(replay(recording, tree))
+    result: dict[str, Any] = {
+        "households": args.households,
+        "days": args.days,
+        "messages": runs["this tree"][0]["messages"],
+        "load_average": os.getloadavg(),
+    }
+    for name, rs in runs.items():
+        result[name] = {
+            "msgs_per_s_median": statistics.median(r["msgs_per_s"] for r in rs),
+            "msgs_per_s": [r["msgs_per_s"] for r in rs],
+            "wall_s": [r["wall_s"] for r in rs],
+            "alerts": rs[0]["alerts"],
+        }
+    if args.compare_tree:
+        before = result[f"tree {args.compare_tree}"]
+        after = result["this tree"]
+        result["after_over_before"] = round(
+            after["msgs_per_s_median"] / before["msgs_per_s_median"], 2
+        )
+        result["same_alerts"] = after["alerts"] == before["alerts"]
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
