@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the tests, not run
 from databases import create_database, drop_database  # benchmarks/, this folder
+from trees import alternately, trees
 
 NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)  # noon in Shanghai: no quiet hours
 
@@ -143,13 +144,7 @@ def main() -> None:
         run_one(args)
         return
     load = os.getloadavg()[0]
-    trees: dict[str, Path | None] = {"this tree": None}
-    if args.compare_tree:
-        trees[f"tree {args.compare_tree}"] = args.compare_tree.resolve()
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            runs[name].append(measure(args, tree))
+    runs = alternately(trees(args.compare_tree), args.rounds, lambda tree: measure(args, tree))
     medians = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
     result: dict[str, Any] = {
         "alerts": args.alerts,

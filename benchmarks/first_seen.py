@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the tests, not run
 from databases import create_database, drop_database  # benchmarks/, this folder
+from trees import trees as named_trees
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 BATCH = 500
@@ -148,9 +149,7 @@ def main() -> None:
     if args.one:
         run_one(args)
         return
-    trees: dict[str, Path | None] = {"this tree": None}
-    if args.compare_tree:
-        trees[f"tree {args.compare_tree}"] = args.compare_tree
+    trees = named_trees(args.compare_tree)
     rates: dict[str, dict[str, list[float]]] = {name: {s: [] for s in SCENARIOS} for name in trees}
     for _ in range(args.rounds):
         for scenario in SCENARIOS:

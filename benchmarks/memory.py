@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # when imported by the tests, not run
 from broker import free_port, start_broker  # noqa: E402  (benchmarks/, this folder)
 from databases import fresh_database  # noqa: E402
+from trees import trees as named_trees  # noqa: E402
 
 PREFIX = "bench"
 BATCH = 1000
@@ -474,9 +475,7 @@ def main() -> None:
     if args.profile_url:
         print(json.dumps(asyncio.run(profile(args.profile_url))))
         return
-    trees: dict[str, Path | None] = {"this tree": None}
-    if args.compare_tree:
-        trees[f"tree {args.compare_tree}"] = args.compare_tree
+    trees = named_trees(args.compare_tree)
     result: dict[str, Any] = {
         "benchmark": "memory",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -23,6 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the tests, not run
+from trees import alternately, trees  # benchmarks/, this folder
+
 SEED = 1
 
 
@@ -66,13 +69,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the result here as JSON too")
     args = parser.parse_args()
     recording = record(args.households, args.days, args.folder)
-    trees: dict[str, Path | None] = {"this tree": None}
-    if args.compare_tree:
-        trees[f"tree {args.compare_tree}"] = args.compare_tree.resolve()
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            runs[name].append(replay(recording, tree))
+    runs = alternately(trees(args.compare_tree), args.rounds, lambda tree: replay(recording, tree))
     result: dict[str, Any] = {
         "households": args.households,
         "days": args.days,
