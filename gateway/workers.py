@@ -29,6 +29,8 @@ from types import FrameType
 from gateway.config import Settings
 
 log = logging.getLogger(__name__)
+SUPERVISOR_ENV = "GATEWAY_SUPERVISOR_PID"
+"""The supervisor's pid, in each worker's environment (see watch_supervisor)."""
 
 DEFAULT_GROUP = "iot-gateway"
 RESTART_AFTER_S = 2.0
@@ -118,8 +120,12 @@ def supervise(argv: Sequence[str], count: int) -> int:
 
 async def watch_supervisor(stop: asyncio.Event) -> None:
     """In a worker: stop when the supervisor is gone (killed outright, it could not pass the
-    stop on), rather than run on unsupervised."""
-    parent = os.getppid()
+    stop on), rather than run on unsupervised.
+
+    The supervisor names itself in the worker's environment: a worker still starting when the
+    supervisor died would otherwise take its new parent for the supervisor and never stop."""
+    named = os.environ.get(SUPERVISOR_ENV, "")
+    parent = int(named) if named.isdigit() else os.getppid()
     while not stop.is_set():
         if os.getppid() != parent:
             log.warning("the supervisor is gone; stopping")
@@ -131,4 +137,5 @@ async def watch_supervisor(stop: asyncio.Event) -> None:
 
 def _start(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "gateway.cli", *argv, "--worker", str(index)]
-    return subprocess.Popen(command)  # noqa: S603 - this very command again, no shell
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    return subprocess.Popen(command, env=env)  # noqa: S603 - this very command again, no shell
