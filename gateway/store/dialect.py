@@ -1,5 +1,6 @@
-"""The one place that knows SQLite and PostgreSQL spell things differently: "insert or
-ignore", and looking inside a JSON array."""
+"""Where SQLite and PostgreSQL spell things differently in SQLAlchemy Core: "insert or ignore",
+and looking inside a JSON array. The ingest's writes per batch, in each backend's own plain SQL,
+are in gateway/store/bulk.py."""
 
 from __future__ import annotations
 

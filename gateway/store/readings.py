@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.devices.catalogue import CATALOGUE, ValueType
 from gateway.models import DeviceKind, Metric, Reading, ReadingValue
+from gateway.store.bulk import insert_reading_rows, touch_device_rows, upsert_state_rows
 from gateway.store.changes import note_households
 from gateway.store.chunks import HouseholdRange
 from gateway.store.dialect import upsert
@@ -46,32 +47,12 @@ async def insert_readings(
 ) -> set[ReadingKey]:
     """Store readings, ignoring ones already stored; return the keys that were new. Those in
     `retained` are the broker's retained copies of a state."""
-    if not batch:
-        return set()
     rows = []
     for r in batch:
         num, text = encode_value(r.value)
-        rows.append(
-            {
-                "household_id": r.household_id,
-                "device_id": r.device_id,
-                "metric": r.metric.value,
-                "value_num": num,
-                "value_text": text,
-                "unit": r.unit,
-                "ts": r.ts,
-                "received_at": received_at,
-            }
-        )
-        if retained:  # (else the column's default: one bound value fewer a row, hot path)
-            rows[-1]["retained"] = reading_key(r) in retained
-    stmt = (
-        upsert(conn, readings)
-        .on_conflict_do_nothing(index_elements=["household_id", "device_id", "metric", "ts"])
-        .returning(readings.c.household_id, readings.c.device_id, readings.c.metric, readings.c.ts)
-    )
-    result = await conn.execute(stmt, rows)
-    return {(h, d, m, ts) for h, d, m, ts in result.all()}
+        key = (r.household_id, r.device_id, r.metric.value, r.ts)
+        rows.append((*key[:3], num, text, r.unit, r.ts, bool(retained) and key in retained))
+    return await insert_reading_rows(conn, rows, received_at)
 
 
 def reading_key(r: Reading) -> ReadingKey:
@@ -92,29 +73,8 @@ async def update_device_state(
     rows = []
     for (household_id, device_id, metric), r in latest.items():
         num, text = encode_value(r.value)
-        rows.append(
-            {
-                "household_id": household_id,
-                "device_id": device_id,
-                "metric": metric,
-                "value_num": num,
-                "value_text": text,
-                "ts": r.ts,
-                "received_at": received_at,
-            }
-        )
-    stmt = upsert(conn, device_state)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["household_id", "device_id", "metric"],
-        set_={
-            "value_num": stmt.excluded.value_num,
-            "value_text": stmt.excluded.value_text,
-            "ts": stmt.excluded.ts,
-            "received_at": stmt.excluded.received_at,
-        },
-        where=stmt.excluded.ts >= device_state.c.ts,
-    )
-    await conn.execute(stmt, rows)
+        rows.append((household_id, device_id, metric, num, text, r.ts))
+    await upsert_state_rows(conn, rows, received_at)
     note_households(conn, {household_id for household_id, _, _ in latest})
 
 
@@ -316,33 +276,8 @@ async def install_device(
 
 
 async def touch_devices(conn: AsyncConnection, seen: dict[tuple[str, str], datetime]) -> None:
-    """Record first/last seen times; the latest time wins even when batches overlap.
-
-    One executemany for the whole batch: a statement per device was most of a batch's time.
-    """
-    if not seen:
-        return
-    ts = sa.bindparam("seen_ts", type_=devices.c.last_seen.type)
-    stmt = (
-        sa.update(devices)
-        .where(
-            devices.c.household_id == sa.bindparam("seen_household"),
-            devices.c.device_id == sa.bindparam("seen_device"),
-        )
-        .values(
-            first_seen=sa.func.coalesce(devices.c.first_seen, ts),
-            last_seen=sa.case(
-                (devices.c.last_seen.is_(None), ts),
-                (devices.c.last_seen < ts, ts),
-                else_=devices.c.last_seen,
-            ),
-        )
-    )
-    rows = [
-        {"seen_household": household_id, "seen_device": device_id, "seen_ts": when}
-        for (household_id, device_id), when in seen.items()
-    ]
-    await conn.execute(stmt, rows)
+    """Record first/last seen times; the latest time wins even when batches overlap."""
+    await touch_device_rows(conn, [(h, d, ts) for (h, d), ts in seen.items()])
 
 
 @dataclass(frozen=True, slots=True)

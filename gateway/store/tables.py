@@ -21,6 +21,15 @@ metadata = sa.MetaData(
 )
 
 
+def sqlite_text(value: datetime) -> str:
+    """How a time is kept on SQLite: UTC, as SQLAlchemy's SQLite DATETIME writes it
+    ("2026-11-29 05:00:00.000000"), so that text order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out; SQLite keeps no zone, so it is restored on read."""
 
@@ -42,8 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            utc = self.process_bind_param(value, dialect)
-            return None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return None if value is None else sqlite_text(value)
 
         return process
 
