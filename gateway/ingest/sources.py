@@ -32,6 +32,14 @@ class TopicTemplate:
     format: str
     levels: tuple[str, ...]
     zone: ZoneInfo | None
+    # Worked out once from `levels` (matching runs for every message):
+    literals: tuple[tuple[int, str], ...] = ()
+    """The literal levels, by position."""
+    household_at: int = 0
+    device_at: int = 0
+    width: int = 0
+    """How many levels a topic has (at least this many, when the template ends in '#')."""
+    open_ended: bool = False
 
     @classmethod
     def parse(
@@ -49,7 +57,19 @@ class TopicTemplate:
         unknown = [lv for lv in levels if "{" in lv and lv not in ("{household}", "{device}")]
         if unknown:
             raise ValueError(f"topic template {template!r}: unknown placeholder {unknown[0]}")
-        return cls(source, format_name, levels, zone)
+        open_ended = levels[-1] == "#"
+        fixed = levels[:-1] if open_ended else levels
+        return cls(
+            source,
+            format_name,
+            levels,
+            zone,
+            literals=tuple((i, lv) for i, lv in enumerate(fixed) if not lv.startswith("{")),
+            household_at=levels.index("{household}"),
+            device_at=levels.index("{device}"),
+            width=len(fixed),
+            open_ended=open_ended,
+        )
 
     @property
     def subscription(self) -> str:
@@ -58,24 +78,17 @@ class TopicTemplate:
 
     def match(self, topic: str) -> SourceMatch | None:
         parts = topic.split("/")
-        wildcard_tail = self.levels[-1] == "#"
-        fixed = self.levels[:-1] if wildcard_tail else self.levels
-        if len(parts) < len(fixed) or (not wildcard_tail and len(parts) != len(fixed)):
+        if len(parts) != self.width and not (self.open_ended and len(parts) > self.width):
             return None
-        household = device = ""
-        device_index = self.levels.index("{device}")
-        for level, part in zip(fixed, parts, strict=False):
-            if level == "{household}":
-                household = part
-            elif level == "{device}":
-                device = part
-            elif level != part:
+        for at, level in self.literals:
+            if parts[at] != level:
                 return None
+        household, device = parts[self.household_at], parts[self.device_at]
         if not household or not device:
             return None
         if self.format == "native" and device in RESERVED_DEVICE_IDS:
             return None
-        subtopic = "/".join(parts[device_index + 1 :])
+        subtopic = "/".join(parts[self.device_at + 1 :])
         return SourceMatch(self.source, self.format, household, device, subtopic, self.zone)
 
 
