@@ -156,9 +156,6 @@ class Lanes:
         """Whether the ordinary lane holds its capacity (or more: see `put`)."""
         return len(self._ordinary) >= self.capacity
 
-    def empty(self) -> bool:
-        return not (self._alarm or self._ordinary)
-
     def _prioritise(self, message: InboundMessage) -> bool:
         if self.budget is None or not may_carry_alarm(message.payload):
             return False
