@@ -122,7 +122,7 @@ after 2 minutes and then to the control room. Ctrl-C stops everything.
         flush=True,
     )
     run = asyncio.create_task(gateway.run(stop, admin_token=token))
-    await asyncio.to_thread(gateway.ingest.connected.wait, 10)
+    await gateway.ingest.wait_connected(10)
     publisher = LivePublisher(mqtt_url, speed=speed, client_id="care-demo-homes")
     homes = asyncio.create_task(asyncio.to_thread(publisher.run, stream))
     try:

@@ -216,15 +216,17 @@ class _MosquittoProcess:
     _START_ATTEMPTS = 3
     _START_TIMEOUT_S = 10.0
 
-    def __init__(self, executable: str, workdir: Path) -> None:
+    def __init__(self, executable: str, workdir: Path, port: int | None = None) -> None:
+        """`port`: a fixed one (to restart a broker where its clients expect it)."""
         self._executable = executable
         self._workdir = workdir
+        self._port = port
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
         # Another process may take the free port before mosquitto binds it: then try another.
         for _ in range(self._START_ATTEMPTS):
-            port = free_port()
+            port = self._port or free_port()
             if self._start(port):
                 return f"mqtt://127.0.0.1:{port}"
         raise RuntimeError(

@@ -1,8 +1,8 @@
-"""Two lanes between the network thread and the pipeline: alarms ahead of ordinary readings.
+"""Two lanes between the broker connection and the pipeline: alarms ahead of ordinary readings.
 
 When storage is slower than the devices, ordinary readings wait in a bounded buffer (the
 `ordinary` lane); a smoke alarm, a gas leak, a fall or a call for help must not wait behind
-them. The network thread sorts each message as it arrives with a cheap look at its raw payload
+them. The connection sorts each message as it arrives with a cheap look at its raw payload
 (`may_carry_alarm`: a superset of what `gateway.ingest.limits.is_alarm` recognises after
 decoding, in all five formats) and the pipeline takes the `alarm` lane's messages first, in a
 small batch of their own. Both lanes are still decoded, validated, deduplicated and stored by
@@ -21,7 +21,6 @@ messages wait, the alarm lane gets at most `MAX_ALARM_STREAK` batches in a row.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -51,7 +50,7 @@ MAX_ALARM_STREAK = 4
 def may_carry_alarm(payload: bytes) -> bool:
     """Whether a raw payload may decode to an alarm reading; never False for one that does.
 
-    About a microsecond: it runs in the network thread for every message. A false positive
+    About a microsecond: it runs for every message as it is read from the socket. A false positive
     (a wall switch's `action`) only costs that message a place in the alarm lane.
     """
     return _ALARM_HINT.search(payload) is not None
@@ -118,11 +117,12 @@ class AlarmBudget:
 
 
 class Lanes:
-    """The buffer between paho's network thread (`put`) and the consumer (`take`).
+    """The buffer between the broker connection (`put`) and the pipeline (`take`).
 
-    The ordinary lane holds at most `capacity` messages: past that, `put` waits (the broker
-    keeps the rest). The alarm lane is bounded by the households' budgets instead, and never
-    waits, so an alarm read from the socket is never held up by a full buffer.
+    The ordinary lane holds `capacity` messages: once it is `full()` the connection stops
+    reading its socket (the broker keeps the rest) until `take` makes room. The alarm lane is
+    bounded by the households' budgets instead, and takes a message even then, so an alarm
+    read from the socket is never held up by a full buffer. Both ends run on the event loop.
     """
 
     def __init__(self, capacity: int, budget: AlarmBudget | None) -> None:
@@ -134,32 +134,27 @@ class Lanes:
         self._ordinary_topics: Counter[str] = Counter()
         """Messages per topic in the ordinary lane: an alarm looks for its elders only if any."""
         self._streak = 0
-        self._changed = threading.Condition()
         self.prioritised = 0
         """Messages taken into the alarm lane (counters read by the metrics)."""
         self.over_budget = 0
         """Possible alarms left in the ordinary lane: their household spent its budget."""
 
-    # The network thread.
+    # The connection.
 
-    def put(self, message: InboundMessage, stopping: threading.Event) -> bool:
-        """Queue one message; False if `stopping` was set while the ordinary lane was full."""
-        with self._changed:
-            self._arrivals += 1
-            queued = (self._arrivals, message)
-            if self._prioritise(message):
-                self._alarm.append(queued)
-                self.prioritised += 1
-                self._changed.notify()
-                return True
-            while len(self._ordinary) >= self.capacity:
-                if stopping.is_set():
-                    return False
-                self._changed.wait(0.5)
-            self._ordinary.append(queued)
-            self._ordinary_topics[message.topic] += 1
-            self._changed.notify()
-            return True
+    def put(self, message: InboundMessage) -> None:
+        """Queue one message; the caller reads no more while the ordinary lane is `full()`."""
+        self._arrivals += 1
+        queued = (self._arrivals, message)
+        if self._prioritise(message):
+            self._alarm.append(queued)
+            self.prioritised += 1
+            return
+        self._ordinary.append(queued)
+        self._ordinary_topics[message.topic] += 1
+
+    def full(self) -> bool:
+        """Whether the ordinary lane holds its capacity (or more: see `put`)."""
+        return len(self._ordinary) >= self.capacity
 
     def _prioritise(self, message: InboundMessage) -> bool:
         if self.budget is None or not may_carry_alarm(message.payload):
@@ -171,18 +166,15 @@ class Lanes:
 
     # The consumer.
 
-    def take(self, max_batch: int, timeout_s: float) -> tuple[Lane, list[InboundMessage]] | None:
-        """The next batch, alarms first; None if nothing came within `timeout_s`."""
-        with self._changed:
-            if not (self._alarm or self._ordinary):
-                self._changed.wait(timeout_s)
-            if self._alarm and (self._streak < MAX_ALARM_STREAK or not self._ordinary):
-                self._streak += 1
-                return Lane.ALARM, self._take_alarms(max_batch)
-            if self._ordinary:
-                self._streak = 0
-                return Lane.ORDINARY, self._take_ordinary(max_batch)
-            return None
+    def take(self, max_batch: int) -> tuple[Lane, list[InboundMessage]] | None:
+        """The next batch, alarms first; None if both lanes are empty."""
+        if self._alarm and (self._streak < MAX_ALARM_STREAK or not self._ordinary):
+            self._streak += 1
+            return Lane.ALARM, self._take_alarms(max_batch)
+        if self._ordinary:
+            self._streak = 0
+            return Lane.ORDINARY, self._take_ordinary(max_batch)
+        return None
 
     def _take_alarms(self, max_batch: int) -> list[InboundMessage]:
         alarms = [self._alarm.popleft() for _ in range(min(max_batch, len(self._alarm)))]
@@ -195,7 +187,6 @@ class Lanes:
         self._ordinary = deque(q for q in self._ordinary if q[1].topic not in topics)
         for topic in topics:
             del self._ordinary_topics[topic]
-        self._changed.notify_all()  # room in the ordinary lane
         return [m for _, m in sorted(along + alarms, key=_arrival)]
 
     def _take_ordinary(self, max_batch: int) -> list[InboundMessage]:
@@ -208,10 +199,9 @@ class Lanes:
                 topics[m.topic] = left
             else:
                 del topics[m.topic]
-        self._changed.notify_all()  # room in the ordinary lane
         return batch
 
-    # Metrics (any thread).
+    # Metrics.
 
     def depth(self, lane: Lane) -> int:
         return len(self._alarm if lane is Lane.ALARM else self._ordinary)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -18,9 +17,8 @@ def ingest_with(count: int) -> MqttIngest:
     """An ingest that never connects, its buffer holding `count` ordinary messages."""
     ingest = MqttIngest(MqttSettings(url="mqtt://127.0.0.1:1"), [], ManualClock(AT))
     ingest.lanes = Lanes(count, None)
-    never = threading.Event()
     for n in range(count):
-        ingest.lanes.put(InboundMessage("homes/H1/p/telemetry", b"{}", 1, n, False, AT), never)
+        ingest.lanes.put(InboundMessage("homes/H1/p/telemetry", b"{}", 1, n, False, AT))
     return ingest
 
 

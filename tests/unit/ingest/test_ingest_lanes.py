@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 from gateway.ingest.lanes import MAX_ALARM_STREAK, AlarmBudget, Lane, Lanes
@@ -35,14 +34,13 @@ def lanes(capacity: int = 1000, per_s: float = 0.2, burst: int = 3) -> tuple[Lan
 
 
 def fill(into: Lanes, *messages: InboundMessage) -> None:
-    never = threading.Event()
     for m in messages:
-        assert into.put(m, never)
+        into.put(m)
 
 
 def drain(into: Lanes, max_batch: int = 100) -> list[tuple[Lane, list[int]]]:
     out = []
-    while (taken := into.take(max_batch, 0)) is not None:
+    while (taken := into.take(max_batch)) is not None:
         out.append((taken[0], [m.mid for m in taken[1]]))
     return out
 
@@ -102,35 +100,20 @@ def test_a_stream_of_alarm_batches_lets_an_ordinary_batch_through():
     assert lanes_taken[MAX_ALARM_STREAK + 1 :] == [Lane.ALARM] * (8 - MAX_ALARM_STREAK)
 
 
-def test_a_full_ordinary_lane_makes_the_network_thread_wait_but_lets_alarms_in():
+def test_a_full_ordinary_lane_says_so_until_taken_from_but_lets_alarms_in():
     buffer, _ = lanes(capacity=2)
-    fill(buffer, *(message("homes/H1/power-1/telemetry", POWER, n) for n in range(2)))
-    stopping = threading.Event()
-    done: list[bool] = []
-    waiting = threading.Thread(
-        target=lambda: done.append(
-            buffer.put(message("homes/H1/power-1/telemetry", POWER, 2), stopping)
-        )
-    )
-    waiting.start()
-    waiting.join(0.3)
-    assert waiting.is_alive(), "a full buffer makes the network thread wait"
-    assert buffer.take(1, 0) == (Lane.ORDINARY, [message("homes/H1/power-1/telemetry", POWER, 0)])
-    waiting.join(2)
-    assert done == [True]
+    fill(buffer, message("homes/H1/power-1/telemetry", POWER, 0))
+    assert not buffer.full()
+    fill(buffer, message("homes/H1/power-1/telemetry", POWER, 1))
+    assert buffer.full(), "the connection stops reading the socket"
+    assert buffer.take(1) == (Lane.ORDINARY, [message("homes/H1/power-1/telemetry", POWER, 0)])
+    assert not buffer.full()
+    fill(buffer, message("homes/H1/power-1/telemetry", POWER, 2))
     # Past the capacity, and still taken: an alarm never waits for room.
     fill(buffer, message("homes/H2/smoke-1/telemetry", SMOKE, 9))
     assert buffer.depth(Lane.ALARM) == 1
     assert buffer.depth(Lane.ORDINARY) == 2
-
-
-def test_stopping_ends_the_wait_without_queueing():
-    buffer, _ = lanes(capacity=1)
-    fill(buffer, message("homes/H1/power-1/telemetry", POWER, 0))
-    stopping = threading.Event()
-    stopping.set()
-    assert not buffer.put(message("homes/H1/power-1/telemetry", POWER, 1), stopping)
-    assert buffer.depth(Lane.ORDINARY) == 1
+    assert buffer.full()
 
 
 def test_the_oldest_ordinary_message_is_known_for_the_metrics():
