@@ -222,6 +222,10 @@ class MqttIngest:
 
     def ack(self, messages: Sequence[InboundMessage]) -> None:
         """Tell the broker these messages are safely stored."""
+        if not self.connected.is_set():
+            # Not while (re)connecting: a PUBACK queued then would go out before the CONNECT.
+            # The broker sends these again (DUP) and the redelivery is recognised.
+            return
         for message in messages:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
