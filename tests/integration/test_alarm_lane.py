@@ -96,7 +96,9 @@ async def test_a_smoke_alarm_behind_a_backlog_is_stored_before_most_of_it(
         stored = [(k["household_id"], k["ts"]) for k in keys]
         assert len(stored) == len(set(stored)) == BACKLOG + QUIET_REPORTS + 1
         assert await count(gw, sa.select(dead_letters)) == 0
-        opened = await rows(gw, sa.select(alerts))
+        # The backlog's meters last reported hours ago: a rules tick during a slow drain may
+        # rightly find them offline. The one alarm is the smoke alarm, opened once.
+        opened = await rows(gw, sa.select(alerts).where(alerts.c.rule_id != "device_offline"))
         assert [(a["rule_id"], a["device_id"]) for a in opened] == [("smoke_alarm", "smoke-1")]
         state = await rows(gw, sa.select(device_state).where(device_state.c.metric == "smoke"))
         assert [s["value_num"] for s in state] == [1.0]
