@@ -45,11 +45,11 @@ from gateway.ingest.retained import RETAINED_EVENT_REASON, judge_retained
 from gateway.ingest.sources import SourceTable
 from gateway.models import DeviceKind, Reading
 from gateway.observability import GatewayMetrics
+from gateway.store.bulk import ReadingKey
 from gateway.store.dead_letters import DeadLetter, insert_dead_letters
 from gateway.store.deliveries import load_delivery_keys, save_delivery_keys
 from gateway.store.readings import (
     NewDevice,
-    ReadingKey,
     device_kinds,
     insert_readings,
     reading_key,

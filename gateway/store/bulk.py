@@ -33,7 +33,8 @@ StateRow = tuple[str, str, str, float | None, str | None, datetime]
 """household id, device id, metric, value_num, value_text, ts."""
 SeenRow = tuple[str, str, datetime]
 """household id, device id, when last heard."""
-ReadingKeyRow = tuple[str, str, str, datetime]
+ReadingKey = tuple[str, str, str, datetime]
+"""A reading's key in the table: household id, device id, metric, ts."""
 
 SQLITE_ROWS = 1_000
 """Rows per multi-row statement on SQLite: 9,000 bound values, under its limit of 32,766."""
@@ -41,6 +42,11 @@ SQLITE_ROWS = 1_000
 
 def _on_postgresql(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def _arrays(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows' columns, each as one list: PostgreSQL's arrays for `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # --- readings: insert, ignoring those already stored; the keys of those that were new ---------
@@ -73,24 +79,24 @@ def _readings_sqlite(rows: int) -> str:
 
 async def insert_reading_rows(
     conn: AsyncConnection, rows: Sequence[ReadingRow], received_at: datetime
-) -> set[ReadingKeyRow]:
+) -> set[ReadingKey]:
     """Store these readings unless already stored; the keys (household, device, metric, ts)
     of those that were new."""
     if not rows:
         return set()
     if _on_postgresql(conn):
-        *columns, retained = (list(column) for column in zip(*rows, strict=True))
+        *columns, retained = _arrays(rows)
         result = await conn.exec_driver_sql(_READINGS_PG, (*columns, received_at, retained))
-        return {(h, d, m, ts) for h, d, m, ts in _keys(result)}
+        return set(_keys(result))
     # SQLite keeps times as text: the new rows come back with the text they were given.
     at = sqlite_text(received_at)
-    by_text: dict[tuple[str, str, str, str], ReadingKeyRow] = {}
+    by_text: dict[tuple[str, str, str, str], ReadingKey] = {}
     params: list[object] = []
     for h, d, m, n, t, u, ts, r in rows:
         text = sqlite_text(ts)
         by_text[(h, d, m, text)] = (h, d, m, ts)
         params += (h, d, m, n, t, u, text, at, r)
-    new: set[ReadingKeyRow] = set()
+    new: set[ReadingKey] = set()
     width = 9
     for start in range(0, len(rows), SQLITE_ROWS):
         chunk = params[start * width : (start + SQLITE_ROWS) * width]
@@ -134,8 +140,7 @@ async def upsert_state_rows(
         return
     rows = sorted(rows)  # one order for every writer: no deadlock between processes
     if _on_postgresql(conn):
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        await conn.exec_driver_sql(_STATE_PG, (*columns, received_at))
+        await conn.exec_driver_sql(_STATE_PG, (*_arrays(rows), received_at))
         return
     at = sqlite_text(received_at)
     await conn.exec_driver_sql(
@@ -164,7 +169,6 @@ async def touch_device_rows(conn: AsyncConnection, rows: Sequence[SeenRow]) -> N
         return
     rows = sorted(rows)
     if _on_postgresql(conn):
-        h, d, ts = (list(column) for column in zip(*rows, strict=True))
-        await conn.exec_driver_sql(_SEEN_PG, (h, d, ts))
+        await conn.exec_driver_sql(_SEEN_PG, tuple(_arrays(rows)))
         return
     await conn.exec_driver_sql(_SEEN_SQLITE, [(sqlite_text(ts), h, d) for h, d, ts in rows])

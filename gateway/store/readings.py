@@ -13,13 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.devices.catalogue import CATALOGUE, ValueType
 from gateway.models import DeviceKind, Metric, Reading, ReadingValue
-from gateway.store.bulk import insert_reading_rows, touch_device_rows, upsert_state_rows
+from gateway.store.bulk import (
+    ReadingKey,
+    insert_reading_rows,
+    touch_device_rows,
+    upsert_state_rows,
+)
 from gateway.store.changes import note_households
 from gateway.store.chunks import HouseholdRange
 from gateway.store.dialect import upsert
 from gateway.store.tables import device_state, devices, readings
-
-ReadingKey = tuple[str, str, str, datetime]
 
 
 def encode_value(value: ReadingValue) -> tuple[float | None, str | None]:
@@ -50,8 +53,10 @@ async def insert_readings(
     rows = []
     for r in batch:
         num, text = encode_value(r.value)
-        key = (r.household_id, r.device_id, r.metric.value, r.ts)
-        rows.append((*key[:3], num, text, r.unit, r.ts, bool(retained) and key in retained))
+        retained_copy = bool(retained) and reading_key(r) in retained
+        rows.append(
+            (r.household_id, r.device_id, r.metric.value, num, text, r.unit, r.ts, retained_copy)
+        )
     return await insert_reading_rows(conn, rows, received_at)
 
 
