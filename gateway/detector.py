@@ -479,15 +479,17 @@ class Detector:
         async with self._ticking:
             if self.feed is None or not self.partitions:
                 return 0
-            rows = await self.feed.read()
             if isinstance(self.clock, EventClock):
+                back = await self.feed.read()
                 # Event time is the stream's: every reading moves it, whoever owns it.
-                for r in rows:
+                for r in back.readings:
                     if not r.retained:
                         self.clock.observe(r.reading.ts)
-            await self._take_stored([r for r in rows if self._covers(r)])
+            else:
+                back = await self.feed.read(keep=self._owns)
+            await self._take_stored([r for r in back.readings if self._covers(r)])
             self.metrics.detector_gaps.set(self.feed.gaps)
-            return len(rows)
+            return len(back.ids)
 
     async def resign(self) -> None:
         """An orderly stop: save every owned partition's state and hand them all back, so the
@@ -499,6 +501,9 @@ class Detector:
             async with self.db.begin() as conn:
                 await release(conn, self.owner, None)
             self.partitions = frozenset()
+
+    def _owns(self, household_id: str) -> bool:
+        return self.partitions is not None and partition_of(household_id) in self.partitions
 
     def _covers(self, stored: StoredReading) -> bool:
         partition = partition_of(stored.reading.household_id)
@@ -517,14 +522,10 @@ class Detector:
         self.partitions = (self.partitions or frozenset()) | gained
         log.info("took over partitions %s (from reading %s)", sorted(gained), start)
         if start < behind:
-            rows = await self.feed.between(start, behind)
-            await self._take_stored(
-                [
-                    r
-                    for r in rows
-                    if partition_of(r.reading.household_id) in gained and self._covers(r)
-                ]
+            rows = await self.feed.between(
+                start, behind, keep=lambda household: partition_of(household) in gained
             )
+            await self._take_stored([r for r in rows if self._covers(r)])
 
     async def _hand_back(self, partitions: frozenset[int]) -> None:
         """Save the state of these partitions and release them (those this detector has in

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.readings import (
+    ReadBack,
     StoredReading,
     readings_after,
     readings_by_id,
@@ -49,35 +50,44 @@ class ReadingsFeed:
     def gaps(self) -> int:
         return len(self._gaps)
 
-    async def read(self, limit: int = READ_LIMIT) -> list[StoredReading]:
-        """The readings stored since the last read (and gaps filled since), in id order."""
+    async def read(
+        self, limit: int = READ_LIMIT, *, keep: Callable[[str], bool] | None = None
+    ) -> ReadBack:
+        """The readings stored since the last read (and gaps filled since), in id order; with
+        `keep`, only those of the households it keeps (the others' ids are still accounted
+        for)."""
         async with self.db.connect() as conn:
-            late = await readings_by_id(conn, list(self._gaps)) if self._gaps else []
-            new = await readings_after(conn, self.read_to, limit)
+            late = await readings_by_id(conn, list(self._gaps), keep=keep) if self._gaps else None
+            new = await readings_after(conn, self.read_to, limit, keep=keep)
         now = self._monotonic()
-        for r in late:
-            del self._gaps[r.id]
+        if late is not None:
+            for i in late.ids:
+                del self._gaps[i]
         expected = self.read_to + 1
-        for r in new:
-            for missing in range(expected, r.id):
+        for i in new.ids:
+            for missing in range(expected, i):
                 self._gaps[missing] = now
-            expected = r.id + 1
-        if new:
-            self.read_to = new[-1].id
+            expected = i + 1
+        if new.ids:
+            self.read_to = new.ids[-1]
         self._forget_old_gaps(now)
-        return late + new
+        if late is None:
+            return new
+        return ReadBack(late.ids + new.ids, late.readings + new.readings)
 
-    async def between(self, after: int, up_to: int) -> list[StoredReading]:
+    async def between(
+        self, after: int, up_to: int, *, keep: Callable[[str], bool] | None = None
+    ) -> list[StoredReading]:
         """Readings with ids in (after, up_to], in id order: a partition taken over catching
         up with what the feed has already read past."""
         out: list[StoredReading] = []
         async with self.db.connect() as conn:
             while after < up_to:
-                chunk = await readings_after(conn, after, READ_LIMIT, up_to=up_to)
-                if not chunk:
+                chunk = await readings_after(conn, after, READ_LIMIT, up_to=up_to, keep=keep)
+                if not chunk.ids:
                     break
-                out += chunk
-                after = chunk[-1].id
+                out += chunk.readings
+                after = chunk.ids[-1]
         return out
 
     def _forget_old_gaps(self, now: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -354,35 +354,58 @@ _STORED_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    """Readings read back from the table: the ids of every row read (each id is accounted
+    for, whoever owns it) and those of the readings asked for."""
+
+    ids: list[int]
+    readings: list[StoredReading]
+
+
 async def readings_after(
-    conn: AsyncConnection, after_id: int, limit: int, *, up_to: int | None = None
-) -> list[StoredReading]:
-    """Readings stored with an id above `after_id` (and at most `up_to`), in id order."""
+    conn: AsyncConnection,
+    after_id: int,
+    limit: int,
+    *,
+    up_to: int | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> ReadBack:
+    """Readings stored with an id above `after_id` (and at most `up_to`), in id order; with
+    `keep`, only the households it keeps are turned into readings."""
     query = sa.select(*_STORED_COLUMNS).where(readings.c.id > after_id)
     if up_to is not None:
         query = query.where(readings.c.id <= up_to)
-    return _stored(await conn.execute(query.order_by(readings.c.id).limit(limit)))
+    return _read_back(await conn.execute(query.order_by(readings.c.id).limit(limit)), keep)
 
 
-async def readings_by_id(conn: AsyncConnection, ids: Collection[int]) -> list[StoredReading]:
+async def readings_by_id(
+    conn: AsyncConnection, ids: Collection[int], *, keep: Callable[[str], bool] | None = None
+) -> ReadBack:
     """Those of these readings that are stored (visible to this transaction), in id order."""
     ordered = sorted(ids)
-    out: list[StoredReading] = []
+    out = ReadBack([], [])
     for start in range(0, len(ordered), _KEYS_PER_QUERY):
         chunk = ordered[start : start + _KEYS_PER_QUERY]
         query = sa.select(*_STORED_COLUMNS).where(readings.c.id.in_(chunk))
-        out += _stored(await conn.execute(query.order_by(readings.c.id)))
+        part = _read_back(await conn.execute(query.order_by(readings.c.id)), keep)
+        out.ids.extend(part.ids)
+        out.readings.extend(part.readings)
     return out
 
 
-def _stored(rows: sa.CursorResult[Any]) -> list[StoredReading]:
+def _read_back(rows: Iterable[Sequence[Any]], keep: Callable[[str], bool] | None) -> ReadBack:
+    ids = []
     out = []
     for row in rows:
-        id_, household_id, device_id, name, num, text, unit, ts, retained = tuple(row)
+        id_, household_id, device_id, name, num, text, unit, ts, retained = row
+        ids.append(id_)
+        if keep is not None and not keep(household_id):
+            continue  # another detector's: no objects for it
         metric = Metric(name)
         value = decode_value(metric, num, text)
         if value is None:
             continue
         reading = Reading(household_id, device_id, None, metric, value, unit, ts)
         out.append(StoredReading(id_, reading, bool(retained)))
-    return out
+    return ReadBack(ids, out)

@@ -92,15 +92,53 @@ async def test_the_feed_waits_for_a_reading_committed_after_a_later_one(postgres
         await slow.execute(sa.insert(readings), [{**row, "ts": T0}])
         async with db.begin() as fast:
             await fast.execute(sa.insert(readings), [{**row, "ts": T0 + timedelta(seconds=1)}])
-        first = await feed.read()
+        first = (await feed.read()).readings
         assert [r.reading.ts for r in first] == [T0 + timedelta(seconds=1)]
         assert feed.gaps == 1
         assert feed.taken_to < first[0].id  # a saved state is valid only up to the gap
         await slow_tx.commit()
         await slow.close()
-        second = await feed.read()
+        second = (await feed.read()).readings
         assert [r.reading.ts for r in second] == [T0]
         assert (feed.gaps, feed.taken_to) == (0, first[0].id)
+    finally:
+        await db.dispose()
+
+
+async def test_the_feed_accounts_for_the_readings_it_does_not_keep(postgres_url: str):
+    """A detector keeps only its own households' readings; the others' ids are read past, not
+    waited for as gaps, and so is a row whose value cannot be read back."""
+    db = create_async_engine(postgres_url)
+    try:
+        feed = ReadingsFeed(db, after=0)
+        rows = [
+            ("MINE-1", 1.0),
+            ("THEIRS-1", 2.0),
+            ("MINE-1", None),  # no value to read back
+            ("MINE-1", 4.0),
+        ]
+        async with db.begin() as conn:
+            await conn.execute(
+                sa.insert(readings),
+                [
+                    {
+                        "household_id": household,
+                        "device_id": "plug-1",
+                        "metric": "power_w",
+                        "value_num": value,
+                        "received_at": T0,
+                        "ts": T0 + timedelta(minutes=i),
+                    }
+                    for i, (household, value) in enumerate(rows)
+                ],
+            )
+        back = await feed.read(keep=lambda household: household.startswith("MINE"))
+        assert [(r.reading.household_id, r.reading.value) for r in back.readings] == [
+            ("MINE-1", 1.0),
+            ("MINE-1", 4.0),
+        ]
+        assert len(back.ids) == 4
+        assert (feed.gaps, feed.taken_to) == (0, back.ids[-1])
     finally:
         await db.dispose()
 
@@ -215,7 +253,7 @@ async def test_a_retained_copy_is_read_back_as_one(postgres_url: str, unique_id:
         copy = inbound(topic, {"door_open": False}, T0 + timedelta(hours=1), retain=True)
         await core.pipeline.process_with_retry([fresh])
         await core.pipeline.process_with_retry([copy])
-        rows = await ReadingsFeed(core.db, after=0).read()
+        rows = (await ReadingsFeed(core.db, after=0).read()).readings
         assert [(r.reading.value, r.retained) for r in rows] == [(True, False), (False, True)]
 
 
