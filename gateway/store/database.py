@@ -23,7 +23,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; for SQLite, the file's folder is created and WAL mode switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        return _server_engine(url, echo=echo)
     if parsed.database and parsed.database != ":memory:":
         _prepare_sqlite_path(Path(parsed.database), parsed.render_as_string(hide_password=True))
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -36,6 +36,29 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    return engine
+
+
+def _server_engine(url: str, *, echo: bool) -> AsyncEngine:
+    """An engine that does not hand out a connection the server has closed.
+
+    A server restart or a terminated backend closes the pool's connections. SQLAlchemy's
+    `pool_pre_ping` finds them by asking the server on every checkout, which asyncpg does in
+    three round trips (BEGIN, a query, ROLLBACK): ingest checks out a connection for each batch
+    and the detector for each read, so that cost was paid a few hundred times a second. The
+    driver already knows a connection whose server closed it (it saw the end of the stream);
+    such a connection is replaced at checkout (SQLAlchemy's documented pessimistic handling by
+    `DisconnectionError`). One the network lost without a word fails its first statement, and
+    SQLAlchemy then replaces the whole pool; callers retry transient errors.
+    """
+    engine = create_async_engine(url, echo=echo)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _drop_closed(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver is not None and driver.is_closed():
+            raise sa.exc.DisconnectionError("the server closed this connection")
 
     return engine
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -114,3 +115,28 @@ async def test_only_one_active_alert_per_household_rule_device(engine: AsyncEngi
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(sa.insert(alerts).values(**row, status="notified"))
+
+
+async def test_a_connection_the_server_closed_is_not_handed_out(postgres_url: str):
+    """PostgreSQL ends a pooled connection (a restart, an administrator): the next checkout
+    gets a working connection, with no error for the caller."""
+    engine = create_engine(postgres_url)
+    admin = create_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+            driver = (await conn.get_raw_connection()).driver_connection
+        async with admin.connect() as other:
+            ended = sa.text("SELECT pg_terminate_backend(:pid)")
+            assert (await other.execute(ended, {"pid": pid})).scalar() is True
+        for _ in range(100):  # until the driver has heard the server close it
+            if driver.is_closed():
+                break
+            await asyncio.sleep(0.02)
+        assert driver.is_closed()
+        async with engine.connect() as conn:
+            now = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+        assert now != pid
+    finally:
+        await engine.dispose()
+        await admin.dispose()
