@@ -22,7 +22,7 @@ from gateway.store.bulk import (
 from gateway.store.changes import note_households
 from gateway.store.chunks import HouseholdRange
 from gateway.store.dialect import upsert
-from gateway.store.tables import device_state, devices, readings
+from gateway.store.tables import device_state, devices
 
 
 def encode_value(value: ReadingValue) -> tuple[float | None, str | None]:
@@ -341,19 +341,6 @@ class StoredReading:
     retained: bool
 
 
-_STORED_COLUMNS = (
-    readings.c.id,
-    readings.c.household_id,
-    readings.c.device_id,
-    readings.c.metric,
-    readings.c.value_num,
-    readings.c.value_text,
-    readings.c.unit,
-    readings.c.ts,
-    readings.c.retained,
-)
-
-
 @dataclass(frozen=True, slots=True)
 class ReadBack:
     """Readings read back from the table: the ids of every row read (each id is accounted
@@ -361,6 +348,20 @@ class ReadBack:
 
     ids: list[int]
     readings: list[StoredReading]
+
+
+# The detectors' read-back runs only where processes share a PostgreSQL database, twice a
+# second over every process's readings: it asks the driver (asyncpg) directly, without
+# SQLAlchemy's result rows and type processors (asyncpg gives `timestamptz` as UTC datetimes).
+_AFTER = (
+    "SELECT id, household_id, device_id, metric, value_num, value_text, unit, ts, retained"
+    " FROM readings WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"
+)
+_BY_ID = (
+    "SELECT id, household_id, device_id, metric, value_num, value_text, unit, ts, retained"
+    " FROM readings WHERE id = ANY($1::bigint[]) ORDER BY id"
+)
+_LAST_ID = 2**63 - 1
 
 
 async def readings_after(
@@ -372,26 +373,24 @@ async def readings_after(
     keep: Callable[[str], bool] | None = None,
 ) -> ReadBack:
     """Readings stored with an id above `after_id` (and at most `up_to`), in id order; with
-    `keep`, only the households it keeps are turned into readings."""
-    query = sa.select(*_STORED_COLUMNS).where(readings.c.id > after_id)
-    if up_to is not None:
-        query = query.where(readings.c.id <= up_to)
-    return _read_back(await conn.execute(query.order_by(readings.c.id).limit(limit)), keep)
+    `keep`, only the households it keeps are turned into readings. PostgreSQL only."""
+    driver = await _driver(conn)
+    rows = await driver.fetch(_AFTER, after_id, _LAST_ID if up_to is None else up_to, limit)
+    return _read_back(rows, keep)
 
 
 async def readings_by_id(
     conn: AsyncConnection, ids: Collection[int], *, keep: Callable[[str], bool] | None = None
 ) -> ReadBack:
-    """Those of these readings that are stored (visible to this transaction), in id order."""
-    ordered = sorted(ids)
-    out = ReadBack([], [])
-    for start in range(0, len(ordered), _KEYS_PER_QUERY):
-        chunk = ordered[start : start + _KEYS_PER_QUERY]
-        query = sa.select(*_STORED_COLUMNS).where(readings.c.id.in_(chunk))
-        part = _read_back(await conn.execute(query.order_by(readings.c.id)), keep)
-        out.ids.extend(part.ids)
-        out.readings.extend(part.readings)
-    return out
+    """Those of these readings that are stored (visible now), in id order. PostgreSQL only."""
+    return _read_back(await (await _driver(conn)).fetch(_BY_ID, sorted(ids)), keep)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`."""
+    if conn.dialect.name != "postgresql":
+        raise NotImplementedError("readings are read back only from a shared PostgreSQL")
+    return (await conn.get_raw_connection()).driver_connection
 
 
 def _read_back(rows: Iterable[Sequence[Any]], keep: Callable[[str], bool] | None) -> ReadBack:
