@@ -19,6 +19,7 @@ from gateway.alerts.links import AckLinks
 from gateway.alerts.notifiers.base import Channel, Notifier
 from gateway.alerts.notifiers.console import ConsoleNotifier
 from gateway.alerts.responses import Responses
+from gateway.allocator import release_freed_memory
 from gateway.api.app import ApiOptions, create_api
 from gateway.api.context import ApiContext, BrokerStatus
 from gateway.care.directory import HouseholdDirectory
@@ -349,6 +350,12 @@ class Gateway:
             self._reloads.add(task)
             task.add_done_callback(self._reloads.discard)
 
+    async def _save_state(self) -> None:
+        """The periodic save of the rules' state, then the memory freed since handed back
+        (gateway/allocator.py)."""
+        await self.detector.save_state()
+        release_freed_memory()
+
     def broker_status(self) -> BrokerStatus:
         return BrokerStatus(self.ingest.connected.is_set(), self.settings.mqtt.display_url())
 
@@ -360,7 +367,7 @@ class Gateway:
         # On event time the rules tick as the traffic's time passes, after each batch.
         if not isinstance(self.clock, EventClock):
             schedule.every(TICK_INTERVAL_S, "rules_tick", self.detector.tick)
-        schedule.every(SAVE_INTERVAL_S, "rule_state_save", self.detector.save_state)
+        schedule.every(SAVE_INTERVAL_S, "rule_state_save", self._save_state)
         if self.detector.owner is not None:
             schedule.every(LEASE_RENEW_S, "detector_leases", self.detector.share)
         schedule.every(

@@ -533,7 +533,7 @@ class Detector:
         assert self.owner is not None
         known = partitions & (self.partitions or frozenset())
         households = [h for h in self.engine.household_ids() if partition_of(h) in known]
-        logs = [(h, self.engine.saved_state(h)) for h in households]
+        logs = ((h, self.engine.saved_state(h)) for h in households)
         async with self.db.begin() as conn:
             await save_rule_state(conn, logs, self.clock.now())
             await save_read_to(conn, self.owner, known, self._read_to())
@@ -696,8 +696,11 @@ class Detector:
             return 0
         try:
             async with self.db.begin() as conn:
+                # Each household's document is made as its chunk is written (see
+                # save_rule_state); a household that changes meanwhile is saved as it is then,
+                # and again with the next save, as it is among the changed again.
                 saved = await save_rule_state(
-                    conn, [(h, self.engine.saved_state(h)) for h, _ in changed], self.clock.now()
+                    conn, ((h, self.engine.saved_state(h)) for h, _ in changed), self.clock.now()
                 )
                 if self.owner is not None and self.partitions:
                     await save_read_to(conn, self.owner, self.partitions, self._read_to())

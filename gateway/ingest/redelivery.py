@@ -17,11 +17,15 @@ knows them.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Iterable
 from typing import Protocol
 
 Key = tuple[int, str]
 """(packet id, digest of topic and payload)."""
+
+PACKET_IDS = 1 << 16
+"""MQTT packet ids are 16 bits (1-65,535; 0 is never used)."""
 
 
 class Delivered(Protocol):
@@ -51,17 +55,22 @@ class Deliveries:
     """What this gateway's session has committed, by packet id."""
 
     def __init__(self) -> None:
-        self._by_mid: dict[int, str] = {}
+        # The digest of each packet id as a number in one flat array (0: none yet), 512 kB
+        # however busy the session: a dict of ids to hex strings grew to about 9 MB once a
+        # busy session had used every id (an int, a 16-character string and an entry each).
+        # A digest that is 0 itself (one in 2**64) would pass for no digest.
+        self._by_mid = array("Q", bytes(8 * PACKET_IDS))
         self._last_batch: list[Key] = []
 
     def restore(self, keys: Iterable[Key]) -> None:
         """Keys saved before a restart (see `to_save`)."""
-        for mid, value in keys:
-            self._by_mid[mid] = value
+        self._remember(keys)
 
     def is_redelivery(self, message: Delivered) -> bool:
         """Whether the broker is sending again a message already committed."""
-        return message.dup and message.qos > 0 and self._by_mid.get(message.mid) == digest(message)
+        if not (message.dup and message.qos > 0 and 0 < message.mid < PACKET_IDS):
+            return False
+        return self._by_mid[message.mid] == int(digest(message), 16)
 
     @staticmethod
     def keys(messages: Iterable[Delivered]) -> list[Key]:
@@ -76,6 +85,14 @@ class Deliveries:
 
     def committed(self, messages: Iterable[Delivered], batch_keys: list[Key]) -> None:
         """A batch is stored: remember its messages (call only after the commit)."""
-        for mid, value in self.keys(messages):
-            self._by_mid[mid] = value
+        self._remember(self.keys(messages))
         self._last_batch = batch_keys
+
+    def _remember(self, keys: Iterable[Key]) -> None:
+        for mid, value in keys:
+            try:
+                number = int(value, 16)
+            except ValueError:
+                continue  # unreadable when saved: it would only have spared a duplicate
+            if 0 < mid < PACKET_IDS and number < 1 << 64:
+                self._by_mid[mid] = number

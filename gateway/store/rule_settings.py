@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -163,13 +164,30 @@ async def delete_away(conn: AsyncConnection, away_id: int) -> None:
     await conn.execute(sa.delete(away_periods).where(away_periods.c.id == away_id))
 
 
+SAVE_CHUNK = 1000
+"""Households written per statement when the rules' state is saved (see `save_rule_state`)."""
+
+
 async def save_rule_state(
     conn: AsyncConnection, states: Iterable[tuple[str, dict[str, Any]]], now: datetime
 ) -> int:
-    """Upsert the rules' saved state of these households; returns how many were written."""
+    """Upsert the rules' saved state of these households; returns how many were written.
+
+    `states` is consumed `SAVE_CHUNK` at a time, one statement each, so a generator of them is
+    made a chunk at a time too. Every household changes between two saves of a busy gateway;
+    all their documents built at once, with their rows and JSON text, raised the process's
+    peak 150 MB at 25,000 homes, and the allocator kept 20-30 MB of it."""
+    saved = 0
+    pending = iter(states)
+    while chunk := list(islice(pending, SAVE_CHUNK)):
+        saved += await _upsert_states(conn, chunk, now)
+    return saved
+
+
+async def _upsert_states(
+    conn: AsyncConnection, states: list[tuple[str, dict[str, Any]]], now: datetime
+) -> int:
     rows = [{"household_id": h, "state": s, "updated_at": now} for h, s in states]
-    if not rows:
-        return 0
     stmt = upsert(conn, rule_state)
     await conn.execute(
         stmt.on_conflict_do_update(

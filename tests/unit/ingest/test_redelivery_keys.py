@@ -70,3 +70,20 @@ def test_keys_restored_after_a_restart_recognise_the_redelivery():
     after = Deliveries()
     after.restore(saved)
     assert after.is_redelivery(AGAIN)
+
+
+def test_every_packet_id_of_a_busy_session_is_remembered_at_once():
+    deliveries = Deliveries()
+    sent = [Sent(f"homes/H{mid:05d}/water-1/telemetry", b"{}", mid=mid) for mid in range(1, 65_536)]
+    deliveries.committed(sent, [])
+    for message in (sent[0], sent[30_000], sent[-1]):
+        assert deliveries.is_redelivery(Sent(message.topic, b"{}", mid=message.mid, dup=True))
+    assert not deliveries.is_redelivery(Sent(sent[0].topic, b"{}", mid=2, dup=True))
+
+
+def test_saved_keys_that_cannot_be_read_are_left_out():
+    deliveries = Deliveries()
+    good = Deliveries.keys([SOS])
+    deliveries.restore([(3, "not hex"), (70_000, good[0][1]), (5, "f" * 40), *good])
+    assert deliveries.is_redelivery(AGAIN)
+    assert not deliveries.is_redelivery(Sent(SOS.topic, SOS.payload, mid=3, dup=True))
