@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -115,28 +116,40 @@ def replay_file(
     temporary: bool,
     out: TextIO,
     labels: Path | None = None,
+    workers: int = 1,
 ) -> ReplayReport:
     """Replay `path` (into a throw-away database when `temporary`, else settings' database).
 
-    Alert lines go to `out`; the away periods of a `labels` file are marked first. Raises
-    RecordingError when a file is missing or malformed.
+    Alert lines go to `out`; the away periods of a `labels` file are marked first. With
+    `workers` > 1 and a throw-away database, the households are replayed in that many
+    processes (gateway/replay_parallel.py). Raises RecordingError when a file is missing or
+    malformed.
     """
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
     cases = _labels(labels) if labels is not None else []
     if not temporary:
         return asyncio.run(_replay(settings, path, out, cases))
+    if workers > 1:
+        from gateway.replay_parallel import can_fork, replay_in_parts
+
+        if can_fork():
+            return replay_in_parts(settings, path, out, cases, workers)
     with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
-        url = f"sqlite+aiosqlite:///{Path(folder) / 'replay.db'}"
-        database = settings.database.model_copy(update={"url": url})
-        copy = settings.model_copy(update={"database": database})
-        return asyncio.run(_replay(copy, path, out, cases))
+        return asyncio.run(_replay(throwaway(settings, Path(folder)), path, out, cases))
+
+
+def throwaway(settings: Settings, folder: Path) -> Settings:
+    """`settings` with a new SQLite database in `folder`."""
+    url = f"sqlite+aiosqlite:///{folder / 'replay.db'}"
+    database = settings.database.model_copy(update={"url": url})
+    return settings.model_copy(update={"database": database})
 
 
 async def _replay(
     settings: Settings, path: Path, out: TextIO, labels: list[Incident]
 ) -> ReplayReport:
-    messages = _checked(read_recording(path))
+    messages = checked(read_recording(path))
     first = next(messages, None)
     start = datetime.fromtimestamp(first.ts if first else 0.0, UTC)
     async with Replay(settings, ManualClock(start), out) as replay:
@@ -221,17 +234,19 @@ class Replay:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.core.close()
 
-    async def run(self, messages: Iterable[Message]) -> ReplayReport:
+    async def run(self, messages: Iterable[Message], *, start: float | None = None) -> ReplayReport:
+        """Replay `messages`; `start` is when the recording begins, if before the first of
+        them (a part of a recording: gateway/replay_parallel.py)."""
         began = time.perf_counter()
         self._last_alert_id = await self._newest_alert_id()
         batch: list[InboundMessage] = []
+        if start is not None:
+            self._tick_from(start)
         for m in messages:
             if self.report.first_ts is None:
                 self.report.first_ts = m.ts
-                # The rules tick at every whole minute of the recording's time, between the
-                # readings before it and those after (Detector.take), as the service would.
-                start = datetime.fromtimestamp(m.ts // TICK_S * TICK_S, UTC)
-                self.core.detector.tick_from(start)
+                if start is None:
+                    self._tick_from(m.ts)
             if len(batch) >= BATCH_SIZE:
                 await self._process(batch)
                 batch = []
@@ -241,6 +256,27 @@ class Replay:
         await self._process(batch)
         self.report.wall_s = time.perf_counter() - began
         return self.report
+
+    @property
+    def ticked_through(self) -> datetime | None:
+        """The event time the rules over time have been ticked up to."""
+        return self.core.detector.ticked_through
+
+    def tick_every_minute(self) -> None:
+        """Tick every minute however long the readings pause (a part of a recording, whose
+        other households go on passing the minutes), not once after a day's silence."""
+        self.core.detector.event_ticks_at_once = sys.maxsize
+
+    async def tick_through(self, at: datetime) -> None:
+        """Tick the rules on to `at` (the minutes the recording's other parts passed) and
+        print the alerts that opens."""
+        await self.core.detector.tick_through(at)
+        await self._print_opened()
+
+    def _tick_from(self, ts: float) -> None:
+        # The rules tick at every whole minute of the recording's time, between the readings
+        # before it and those after (Detector.take), as the service would.
+        self.core.detector.tick_from(datetime.fromtimestamp(ts // TICK_S * TICK_S, UTC))
 
     async def _process(self, batch: list[InboundMessage]) -> None:
         if not batch:
@@ -322,7 +358,7 @@ def _inbound(m: Message, mid: int) -> InboundMessage:
     )
 
 
-def _checked(messages: Iterator[Message]) -> Iterator[Message]:
+def checked(messages: Iterator[Message]) -> Iterator[Message]:
     """The messages; a line that is not a recorded message becomes one RecordingError."""
     try:
         yield from messages
