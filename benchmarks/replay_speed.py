@@ -6,7 +6,8 @@ homes, incidents included; made once with `iot-gateway simulate --record` and ke
 database, as an installer trying a threshold would. Reported: messages per second (median of
 --rounds) and the alerts the replay opened per rule. With --compare-tree the same recording
 is replayed by another checkout too (e.g. `git archive` of an earlier commit), alternately,
-and the ratio of the medians is given; the alerts of both must be the same.
+and the ratio of the medians is given; the alerts of both must be the same (per rule, and
+line for line: `same_alert_lines`).
 
     python benchmarks/replay_speed.py --rounds 3 --compare-tree /tmp/before
 """
@@ -14,6 +15,7 @@ and the ratio of the medians is given; the alerts of both must be the same.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -50,7 +52,9 @@ def replay(recording: Path, tree: Path | None) -> dict[str, Any]:
     command = [sys.executable, "-m", "gateway.cli", "replay", str(recording)]
     command += ["--labels", str(labels)]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
-    summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])  # (alerts: stdout)
+    summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])
+    # The alert lines themselves (stdout), to tell whether two trees printed the same.
+    summary["alert_lines_sha256"] = hashlib.sha256(out.stdout.encode("utf-8")).hexdigest()
     return summary
 
 
@@ -82,6 +86,7 @@ def main() -> None:
             "msgs_per_s": [r["msgs_per_s"] for r in rs],
             "wall_s": [r["wall_s"] for r in rs],
             "alerts": rs[0]["alerts"],
+            "alert_lines_sha256": rs[0]["alert_lines_sha256"],
         }
     if args.compare_tree:
         before = result[f"tree {args.compare_tree}"]
@@ -90,6 +95,7 @@ def main() -> None:
             after["msgs_per_s_median"] / before["msgs_per_s_median"], 2
         )
         result["same_alerts"] = after["alerts"] == before["alerts"]
+        result["same_alert_lines"] = after["alert_lines_sha256"] == before["alert_lines_sha256"]
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.out:
