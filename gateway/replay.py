@@ -24,10 +24,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +50,8 @@ from simulators.recording import read_labels, read_recording
 BATCH_SIZE = 2000
 TICK_S = 60
 MAX_AWAY = timedelta(days=90)
+CHARTS_INDEX = "ix_readings_household_ts"
+"""The readings' index only the API's charts use (gateway/store/series.py)."""
 
 
 class RecordingError(Exception):
@@ -136,10 +139,12 @@ def replay_file(
         if can_fork():
             return replay_in_parts(settings, path, out, cases, workers)
     with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
-        return asyncio.run(_replay(throwaway(settings, Path(folder)), path, out, cases))
+        return asyncio.run(
+            _replay(throwaway_settings(settings, Path(folder)), path, out, cases, disposable=True)
+        )
 
 
-def throwaway(settings: Settings, folder: Path) -> Settings:
+def throwaway_settings(settings: Settings, folder: Path) -> Settings:
     """`settings` with a new SQLite database in `folder`."""
     url = f"sqlite+aiosqlite:///{folder / 'replay.db'}"
     database = settings.database.model_copy(update={"url": url})
@@ -147,12 +152,17 @@ def throwaway(settings: Settings, folder: Path) -> Settings:
 
 
 async def _replay(
-    settings: Settings, path: Path, out: TextIO, labels: list[Incident]
+    settings: Settings,
+    path: Path,
+    out: TextIO,
+    labels: list[Incident],
+    *,
+    disposable: bool = False,
 ) -> ReplayReport:
     messages = checked(read_recording(path))
     first = next(messages, None)
     start = datetime.fromtimestamp(first.ts if first else 0.0, UTC)
-    async with Replay(settings, ManualClock(start), out) as replay:
+    async with Replay(settings, ManualClock(start), out, disposable=disposable) as replay:
         marked = await mark_away(replay.core, labels)
         report = await replay.run(_chain(first, messages))
         report.away_periods = marked
@@ -214,8 +224,12 @@ class Replay:
     """Feeds recorded messages, in event-time order, through a `Core` of its own whose clock
     follows the recording; nothing is ever sent. Use as an async context manager."""
 
-    def __init__(self, settings: Settings, clock: ManualClock, out: TextIO) -> None:
+    def __init__(
+        self, settings: Settings, clock: ManualClock, out: TextIO, *, disposable: bool = False
+    ) -> None:
+        """`disposable`: the database is a throw-away SQLite file, deleted after the replay."""
         self.clock = clock
+        self.disposable = disposable
         self.out = out
         self.report = ReplayReport()
         self.core = Core(settings, clock, GatewayMetrics(), self._not_sent)
@@ -226,9 +240,16 @@ class Replay:
         self._known: set[str] = set()
         self._opened = 0
         self._last_alert_id = 0
+        if disposable:
+            event.listen(self.core.db.sync_engine, "connect", _unsynced)
 
     async def __aenter__(self) -> Replay:
         await self.core.prepare()
+        if self.disposable:
+            # Only the API's charts read readings by household and time: in a database no one
+            # will look at, the index is pure cost on every insert.
+            async with self.core.db.begin() as conn:
+                await conn.exec_driver_sql(f"DROP INDEX IF EXISTS {CHARTS_INDEX}")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -345,6 +366,13 @@ class Replay:
 
     def _not_sent(self, notification_ids: Iterable[int]) -> None:
         self.report.notifications_pending += len(list(notification_ids))
+
+
+def _unsynced(dbapi_connection: Any, _record: Any) -> None:
+    """A throw-away database is never waited for on disk (it is deleted after the replay)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 def _inbound(m: Message, mid: int) -> InboundMessage:

@@ -36,7 +36,14 @@ from typing import TextIO, cast
 from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.ingest.sources import SourceTable
-from gateway.replay import RecordingError, Replay, ReplayReport, checked, mark_away, throwaway
+from gateway.replay import (
+    RecordingError,
+    Replay,
+    ReplayReport,
+    checked,
+    mark_away,
+    throwaway_settings,
+)
 from simulators import Incident, Message
 from simulators.recording import read_recording
 
@@ -158,7 +165,15 @@ def _replay_part(
     try:
         with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
             result = asyncio.run(
-                _part(throwaway(settings, Path(folder)), path, labels, part, parts, start, link)
+                _part(
+                    throwaway_settings(settings, Path(folder)),
+                    path,
+                    labels,
+                    part,
+                    parts,
+                    start,
+                    link,
+                )
             )
     except RecordingError as exc:
         link.send(("error", str(exc)))
@@ -177,7 +192,7 @@ async def _part(
 ) -> tuple[ReplayReport, str]:
     out = io.StringIO()
     clock = ManualClock(datetime.fromtimestamp(start or 0.0, UTC))
-    async with Replay(settings, clock, out) as replay:
+    async with Replay(settings, clock, out, disposable=True) as replay:
         replay.tick_every_minute()
         own = [i for i in labels if part_of(i.household_id, parts) == part]
         marked = await mark_away(replay.core, own)
