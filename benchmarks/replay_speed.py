@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the
 from trees import alternately, trees  # benchmarks/, this folder
 
 SEED = 1
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def record(households: int, days: int, folder: Path) -> Path:
@@ -48,10 +49,16 @@ def replay(recording: Path, tree: Path | None) -> dict[str, Any]:
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)  # ahead of this tree's editable install
+    recording = recording.resolve()
     labels = recording.with_suffix(".labels.jsonl")
     command = [sys.executable, "-m", "gateway.cli", "replay", str(recording)]
     command += ["--labels", str(labels)]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    # `python -m` puts the working folder first on the path, ahead of PYTHONPATH: run in the
+    # tree measured, or the other tree's replay would be this one's.
+    where = tree if tree is not None else ROOT
+    out = subprocess.run(  # noqa: S603
+        command, env=env, cwd=where, capture_output=True, text=True, check=True
+    )
     summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])
     # The alert lines themselves (stdout), to tell whether two trees printed the same.
     summary["alert_lines_sha256"] = hashlib.sha256(out.stdout.encode("utf-8")).hexdigest()
