@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -255,26 +255,33 @@ class Replay:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.core.close()
 
-    async def run(self, messages: Iterable[Message], *, start: float | None = None) -> ReplayReport:
-        """Replay `messages`; `start` is when the recording begins, if before the first of
-        them (a part of a recording: gateway/replay_parallel.py)."""
+    async def run(
+        self, messages: Iterable[Message], keep: Callable[[Message], bool] | None = None
+    ) -> ReplayReport:
+        """Replay `messages`; with `keep`, only those it keeps (a part of the households:
+        gateway/replay_parallel.py), in the batches and on the clock of the whole recording."""
         began = time.perf_counter()
         self._last_alert_id = await self._newest_alert_id()
         batch: list[InboundMessage] = []
-        if start is not None:
-            self._tick_from(start)
+        counted = 0  # messages of the recording in this batch, kept or not
+        latest: float | None = None  # the time of the last of them
         for m in messages:
+            if latest is None:
+                self._tick_from(m.ts)
+            if counted >= BATCH_SIZE and latest is not None:
+                await self._process(batch, latest)
+                batch, counted = [], 0
+            counted += 1
+            latest = m.ts
+            if keep is not None and not keep(m):
+                continue
             if self.report.first_ts is None:
                 self.report.first_ts = m.ts
-                if start is None:
-                    self._tick_from(m.ts)
-            if len(batch) >= BATCH_SIZE:
-                await self._process(batch)
-                batch = []
             batch.append(_inbound(m, self.report.messages))
             self.report.messages += 1
             self.report.last_ts = m.ts
-        await self._process(batch)
+        if latest is not None:
+            await self._process(batch, latest)
         self.report.wall_s = time.perf_counter() - began
         return self.report
 
@@ -299,10 +306,13 @@ class Replay:
         # before it and those after (Detector.take), as the service would.
         self.core.detector.tick_from(datetime.fromtimestamp(ts // TICK_S * TICK_S, UTC))
 
-    async def _process(self, batch: list[InboundMessage]) -> None:
+    async def _process(self, batch: list[InboundMessage], latest: float) -> None:
+        """Process a batch; `latest` is the time of the recording's last message in it (the
+        last of the batch, or in a part, perhaps another household's)."""
         if not batch:
             return
-        self.clock.set(batch[-1].received_at)
+        now = datetime.fromtimestamp(latest, UTC)
+        self.clock.set(now)
         await self._register_households(batch)
         try:
             result = await self.core.pipeline.process(batch)
@@ -312,7 +322,7 @@ class Replay:
         else:
             self.report.readings += result.readings
             self.report.dead_letters.update(d.reason_code for d in result.dead_letters)
-        self.clock.set(batch[-1].received_at)
+        self.clock.set(now)
         await self._print_opened()
 
     async def _register_households(self, batch: list[InboundMessage]) -> None:

@@ -5,7 +5,9 @@ one household, and time follows each household's own readings. So the households
 out to `workers` processes (by a hash of the household id: every process can tell its own
 from the topic alone, and the labels' away periods go with their household); each process
 reads the whole recording, keeps its households' messages and replays them into a throw-away
-database of its own, exactly as a single replay would.
+database of its own, exactly as a single replay would, in the same batches (cut every 2,000
+messages of the whole recording, the clock at the last of them): an alert is printed after
+its batch, with what repeats in the batch added to its evidence, so the batches must match.
 
 Time is the one thing the parts share. A single replay ticks every household at every minute
 any household's readings pass; a part's readings may pause where the others' go on, so a part
@@ -27,7 +29,7 @@ import multiprocessing
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -58,16 +60,18 @@ def part_of(household_id: str, parts: int) -> int:
     return zlib.crc32(household_id.encode("utf-8")) % parts if household_id else 0
 
 
-def own_messages(path: Path, sources: SourceTable, part: int, parts: int) -> Iterator[Message]:
-    """The messages of `path` whose household belongs to `part`, in file order."""
+def keeper(sources: SourceTable, part: int, parts: int) -> Callable[[Message], bool]:
+    """Whether a message's household belongs to `part`."""
     owner: dict[str, int] = {}  # per topic: a recording has few topics and many messages
-    for m in read_recording(path):
+
+    def keep(m: Message) -> bool:
         found = owner.get(m.topic)
         if found is None:
             match = sources.match(m.topic)
             found = owner[m.topic] = part_of(match.household_id if match else "", parts)
-        if found == part:
-            yield m
+        return found == part
+
+    return keep
 
 
 def replay_in_parts(
@@ -196,8 +200,8 @@ async def _part(
         replay.tick_every_minute()
         own = [i for i in labels if part_of(i.household_id, parts) == part]
         marked = await mark_away(replay.core, own)
-        messages = checked(own_messages(path, replay.core.sources, part, parts))
-        report = await replay.run(messages, start=start)
+        messages = checked(read_recording(path))
+        report = await replay.run(messages, keeper(replay.core.sources, part, parts))
         report.away_periods = marked
         link.send(("ticked", replay.ticked_through))
         furthest: datetime | None = link.recv()

@@ -97,3 +97,15 @@ def test_merged_summary_adds_up_the_parts_and_spans_first_to_last() -> None:
     assert merged.alerts == {"smoke_alarm": 2, "device_offline": 1}
     assert merged.dead_letters == {"no_source": 2}
     assert (merged.first_ts, merged.last_ts) == (5.0, 50.0)
+
+
+def test_small_batches_print_the_same_evidence_in_parts_as_in_one_process(
+    recording: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An alert is printed after its batch with what repeats in the batch added to its
+    # evidence: the parts must cut their batches where one process does.
+    monkeypatch.setattr("gateway.replay.BATCH_SIZE", 40)  # (forked parts inherit it)
+    one, summary = _replay(recording, 1, capsys)
+    two, parted = _replay(recording, 2, capsys)
+    assert two == one
+    assert parted == summary
