@@ -6,7 +6,8 @@ homes, incidents included; made once with `iot-gateway simulate --record` and ke
 database, as an installer trying a threshold would. Reported: messages per second (median of
 --rounds) and the alerts the replay opened per rule. With --compare-tree the same recording
 is replayed by another checkout too (e.g. `git archive` of an earlier commit), alternately,
-and the ratio of the medians is given; the alerts of both must be the same.
+and the ratio of the medians is given; the alerts of both must be the same (per rule, and
+line for line: `same_alert_lines`).
 
     python benchmarks/replay_speed.py --rounds 3 --compare-tree /tmp/before
 """
@@ -14,6 +15,7 @@ and the ratio of the medians is given; the alerts of both must be the same.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the
 from trees import alternately, trees  # benchmarks/, this folder
 
 SEED = 1
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def record(households: int, days: int, folder: Path) -> Path:
@@ -46,11 +49,19 @@ def replay(recording: Path, tree: Path | None) -> dict[str, Any]:
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)  # ahead of this tree's editable install
+    recording = recording.resolve()
     labels = recording.with_suffix(".labels.jsonl")
     command = [sys.executable, "-m", "gateway.cli", "replay", str(recording)]
     command += ["--labels", str(labels)]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
-    summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])  # (alerts: stdout)
+    # `python -m` puts the working folder first on the path, ahead of PYTHONPATH: run in the
+    # tree measured, or the other tree's replay would be this one's.
+    where = tree if tree is not None else ROOT
+    out = subprocess.run(  # noqa: S603
+        command, env=env, cwd=where, capture_output=True, text=True, check=True
+    )
+    summary: dict[str, Any] = json.loads(out.stderr.strip().splitlines()[-1])
+    # The alert lines themselves (stdout), to tell whether two trees printed the same.
+    summary["alert_lines_sha256"] = hashlib.sha256(out.stdout.encode("utf-8")).hexdigest()
     return summary
 
 
@@ -82,6 +93,7 @@ def main() -> None:
             "msgs_per_s": [r["msgs_per_s"] for r in rs],
             "wall_s": [r["wall_s"] for r in rs],
             "alerts": rs[0]["alerts"],
+            "alert_lines_sha256": rs[0]["alert_lines_sha256"],
         }
     if args.compare_tree:
         before = result[f"tree {args.compare_tree}"]
@@ -90,6 +102,7 @@ def main() -> None:
             after["msgs_per_s_median"] / before["msgs_per_s_median"], 2
         )
         result["same_alerts"] = after["alerts"] == before["alerts"]
+        result["same_alert_lines"] = after["alert_lines_sha256"] == before["alert_lines_sha256"]
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.out:

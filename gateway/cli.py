@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         "--database",
         help="database URL to keep the result in (default: a temporary SQLite file)",
     )
+    replay.add_argument(
+        "--workers",
+        type=_positive,
+        help="processes replaying households side by side (default: one per core; "
+        "one with --database)",
+    )
     replay.set_defaults(handler=_replay)
 
     db = commands.add_parser("db", help="database schema")
@@ -399,6 +405,7 @@ def _replay(args: argparse.Namespace) -> int:
             temporary=not args.database,
             out=sys.stdout,
             labels=args.labels,
+            workers=worker_count(args.workers),
         )
     except RecordingError as exc:
         return _fail(str(exc))

@@ -148,6 +148,9 @@ class Detector:
         self._stopping = False
         self._event_tick: datetime | None = None
         self.event_ticks = isinstance(clock, EventClock)
+        self.event_ticks_at_once = EVENT_TICKS_AT_ONCE
+        """On event time, the most minutes ticked one by one when the readings jump ahead;
+        beyond, the rules tick once at the new time (a backlog after days offline)."""
         """Time is the readings' (event time): `take` ticks the minutes they pass between them."""
         self.follow_time: Callable[[datetime], None] | None = None
         """Set by a replay, whose manual clock follows event time: called with each tick's
@@ -601,6 +604,11 @@ class Detector:
         the clock, from the one its recording starts in)."""
         self._event_tick = at
 
+    @property
+    def ticked_through(self) -> datetime | None:
+        """On event time, the time the rules have been ticked up to (None: not started)."""
+        return self._event_tick
+
     async def tick_through(self, now: datetime) -> None:
         """On event time: tick at every whole minute the traffic has passed since the last
         call (a jump of more than a day is caught up in one step)."""
@@ -611,7 +619,7 @@ class Detector:
         if self._event_tick is None:
             self._event_tick = now
             return
-        for _ in range(EVENT_TICKS_AT_ONCE):
+        for _ in range(self.event_ticks_at_once):
             if self._event_tick + EVENT_TICK > now:
                 return
             self._event_tick += EVENT_TICK

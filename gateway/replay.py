@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,6 +50,8 @@ from simulators.recording import read_labels, read_recording
 BATCH_SIZE = 2000
 TICK_S = 60
 MAX_AWAY = timedelta(days=90)
+CHARTS_INDEX = "ix_readings_household_ts"
+"""The readings' index only the API's charts use (gateway/store/series.py)."""
 
 
 class RecordingError(Exception):
@@ -115,31 +119,50 @@ def replay_file(
     temporary: bool,
     out: TextIO,
     labels: Path | None = None,
+    workers: int = 1,
 ) -> ReplayReport:
     """Replay `path` (into a throw-away database when `temporary`, else settings' database).
 
-    Alert lines go to `out`; the away periods of a `labels` file are marked first. Raises
-    RecordingError when a file is missing or malformed.
+    Alert lines go to `out`; the away periods of a `labels` file are marked first. With
+    `workers` > 1 and a throw-away database, the households are replayed in that many
+    processes (gateway/replay_parallel.py). Raises RecordingError when a file is missing or
+    malformed.
     """
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
     cases = _labels(labels) if labels is not None else []
     if not temporary:
         return asyncio.run(_replay(settings, path, out, cases))
+    if workers > 1:
+        from gateway.replay_parallel import can_fork, replay_in_parts
+
+        if can_fork():
+            return replay_in_parts(settings, path, out, cases, workers)
     with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
-        url = f"sqlite+aiosqlite:///{Path(folder) / 'replay.db'}"
-        database = settings.database.model_copy(update={"url": url})
-        copy = settings.model_copy(update={"database": database})
-        return asyncio.run(_replay(copy, path, out, cases))
+        return asyncio.run(
+            _replay(throwaway_settings(settings, Path(folder)), path, out, cases, disposable=True)
+        )
+
+
+def throwaway_settings(settings: Settings, folder: Path) -> Settings:
+    """`settings` with a new SQLite database in `folder`."""
+    url = f"sqlite+aiosqlite:///{folder / 'replay.db'}"
+    database = settings.database.model_copy(update={"url": url})
+    return settings.model_copy(update={"database": database})
 
 
 async def _replay(
-    settings: Settings, path: Path, out: TextIO, labels: list[Incident]
+    settings: Settings,
+    path: Path,
+    out: TextIO,
+    labels: list[Incident],
+    *,
+    disposable: bool = False,
 ) -> ReplayReport:
-    messages = _checked(read_recording(path))
+    messages = checked(read_recording(path))
     first = next(messages, None)
     start = datetime.fromtimestamp(first.ts if first else 0.0, UTC)
-    async with Replay(settings, ManualClock(start), out) as replay:
+    async with Replay(settings, ManualClock(start), out, disposable=disposable) as replay:
         marked = await mark_away(replay.core, labels)
         report = await replay.run(_chain(first, messages))
         report.away_periods = marked
@@ -201,8 +224,12 @@ class Replay:
     """Feeds recorded messages, in event-time order, through a `Core` of its own whose clock
     follows the recording; nothing is ever sent. Use as an async context manager."""
 
-    def __init__(self, settings: Settings, clock: ManualClock, out: TextIO) -> None:
+    def __init__(
+        self, settings: Settings, clock: ManualClock, out: TextIO, *, disposable: bool = False
+    ) -> None:
+        """`disposable`: the database is a throw-away SQLite file, deleted after the replay."""
         self.clock = clock
+        self.disposable = disposable
         self.out = out
         self.report = ReplayReport()
         self.core = Core(settings, clock, GatewayMetrics(), self._not_sent)
@@ -213,39 +240,79 @@ class Replay:
         self._known: set[str] = set()
         self._opened = 0
         self._last_alert_id = 0
+        if disposable:
+            event.listen(self.core.db.sync_engine, "connect", _unsynced)
 
     async def __aenter__(self) -> Replay:
         await self.core.prepare()
+        if self.disposable:
+            # Only the API's charts read readings by household and time: in a database no one
+            # will look at, the index is pure cost on every insert.
+            async with self.core.db.begin() as conn:
+                await conn.exec_driver_sql(f"DROP INDEX IF EXISTS {CHARTS_INDEX}")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.core.close()
 
-    async def run(self, messages: Iterable[Message]) -> ReplayReport:
+    async def run(
+        self, messages: Iterable[Message], keep: Callable[[Message], bool] | None = None
+    ) -> ReplayReport:
+        """Replay `messages`; with `keep`, only those it keeps (a part of the households:
+        gateway/replay_parallel.py), in the batches and on the clock of the whole recording."""
         began = time.perf_counter()
         self._last_alert_id = await self._newest_alert_id()
         batch: list[InboundMessage] = []
+        counted = 0  # messages of the recording in this batch, kept or not
+        latest: float | None = None  # the time of the last of them
         for m in messages:
+            if latest is None:
+                self._tick_from(m.ts)
+            if counted >= BATCH_SIZE and latest is not None:
+                await self._process(batch, latest)
+                batch, counted = [], 0
+            counted += 1
+            latest = m.ts
+            if keep is not None and not keep(m):
+                continue
             if self.report.first_ts is None:
                 self.report.first_ts = m.ts
-                # The rules tick at every whole minute of the recording's time, between the
-                # readings before it and those after (Detector.take), as the service would.
-                start = datetime.fromtimestamp(m.ts // TICK_S * TICK_S, UTC)
-                self.core.detector.tick_from(start)
-            if len(batch) >= BATCH_SIZE:
-                await self._process(batch)
-                batch = []
             batch.append(_inbound(m, self.report.messages))
             self.report.messages += 1
             self.report.last_ts = m.ts
-        await self._process(batch)
+        if latest is not None:
+            await self._process(batch, latest)
         self.report.wall_s = time.perf_counter() - began
         return self.report
 
-    async def _process(self, batch: list[InboundMessage]) -> None:
+    @property
+    def ticked_through(self) -> datetime | None:
+        """The event time the rules over time have been ticked up to."""
+        return self.core.detector.ticked_through
+
+    def tick_every_minute(self) -> None:
+        """Tick every minute however long the readings pause (a part of a recording, whose
+        other households go on passing the minutes), not once after a day's silence."""
+        self.core.detector.event_ticks_at_once = sys.maxsize
+
+    async def tick_through(self, at: datetime) -> None:
+        """Tick the rules on to `at` (the minutes the recording's other parts passed) and
+        print the alerts that opens."""
+        await self.core.detector.tick_through(at)
+        await self._print_opened()
+
+    def _tick_from(self, ts: float) -> None:
+        # The rules tick at every whole minute of the recording's time, between the readings
+        # before it and those after (Detector.take), as the service would.
+        self.core.detector.tick_from(datetime.fromtimestamp(ts // TICK_S * TICK_S, UTC))
+
+    async def _process(self, batch: list[InboundMessage], latest: float) -> None:
+        """Process a batch; `latest` is the time of the recording's last message in it (the
+        last of the batch, or in a part, perhaps another household's)."""
         if not batch:
             return
-        self.clock.set(batch[-1].received_at)
+        now = datetime.fromtimestamp(latest, UTC)
+        self.clock.set(now)
         await self._register_households(batch)
         try:
             result = await self.core.pipeline.process(batch)
@@ -255,7 +322,7 @@ class Replay:
         else:
             self.report.readings += result.readings
             self.report.dead_letters.update(d.reason_code for d in result.dead_letters)
-        self.clock.set(batch[-1].received_at)
+        self.clock.set(now)
         await self._print_opened()
 
     async def _register_households(self, batch: list[InboundMessage]) -> None:
@@ -311,6 +378,13 @@ class Replay:
         self.report.notifications_pending += len(list(notification_ids))
 
 
+def _unsynced(dbapi_connection: Any, _record: Any) -> None:
+    """A throw-away database is never waited for on disk (it is deleted after the replay)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
+
+
 def _inbound(m: Message, mid: int) -> InboundMessage:
     return InboundMessage(
         topic=m.topic,
@@ -322,7 +396,7 @@ def _inbound(m: Message, mid: int) -> InboundMessage:
     )
 
 
-def _checked(messages: Iterator[Message]) -> Iterator[Message]:
+def checked(messages: Iterator[Message]) -> Iterator[Message]:
     """The messages; a line that is not a recorded message becomes one RecordingError."""
     try:
         yield from messages
