@@ -14,8 +14,6 @@ from gateway.config import SourceSettings
 
 # Bridge prefixes of the vendor formats; a native device may not use these ids.
 RESERVED_DEVICE_IDS = frozenset({"z2m", "tasmota", "shelly", "wmbus"})
-MATCH_CACHE_SIZE = 100_000
-"""At most this many topics' matches are remembered (a device publishes on one to three)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +103,6 @@ class SourceTable:
             for s in sources
             for template in s.topics
         ]
-        self._matched: dict[str, SourceMatch | None] = {}
-        """Per topic, what it matched: a home's devices publish on the same few topics."""
 
     def subscriptions(self, shared_group: str | None = None) -> list[str]:
         filters = list(dict.fromkeys(t.subscription for t in self.templates))
@@ -115,15 +111,11 @@ class SourceTable:
         return filters
 
     def match(self, topic: str) -> SourceMatch | None:
-        try:
-            return self._matched[topic]
-        except KeyError:
-            pass
-        found = next((m for t in self.templates if (m := t.match(topic)) is not None), None)
-        if len(self._matched) >= MATCH_CACHE_SIZE:
-            self._matched.clear()  # topics that are not devices' (junk, a scan): start over
-        self._matched[topic] = found
-        return found
+        for template in self.templates:
+            found = template.match(topic)
+            if found is not None:
+                return found
+        return None
 
     def for_format(self, format_name: str) -> SourceTable:
         table = SourceTable([])

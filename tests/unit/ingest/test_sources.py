@@ -216,21 +216,3 @@ def test_an_unknown_placeholder_is_refused():
     # matched literally, so the source silently receives every message and matches none.
     with pytest.raises(ValueError, match="template"):
         TopicTemplate.parse("s", "native", "homes/{household}/{device}/{kind}", None)
-
-
-def test_remembered_matches_stay_right_and_bounded_under_a_flood_of_junk_topics(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("gateway.ingest.sources.MATCH_CACHE_SIZE", 50)
-    table = SourceTable(default_sources())
-    for _ in range(3):  # asked again, a topic gets the same answer
-        found = table.match("homes/H001/smoke-1/telemetry")
-        assert found is not None
-        assert (found.household_id, found.device_id) == ("H001", "smoke-1")
-        assert table.match("homes/H001") is None
-    for i in range(500):
-        assert table.match(f"scan/{i}") is None
-        assert len(table._matched) <= 50
-    found = table.match("homes/H002/z2m/sos")
-    assert found is not None
-    assert (found.format, found.household_id, found.device_id) == ("zigbee2mqtt", "H002", "sos")
