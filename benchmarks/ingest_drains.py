@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import mmap
 import struct
 import sys
@@ -139,6 +140,10 @@ async def drain_gateway(args: argparse.Namespace, counts: Counts) -> None:
     if not await asyncio.to_thread(sys.stdin.readline):  # no go: the driver gave up
         await gateway.close()
         return
+    with contextlib.suppress(ImportError):  # as `iot-gateway run` does, since it does
+        from gateway import collector
+
+        collector.tune()
     stop = asyncio.Event()
     run = asyncio.create_task(gateway.run(stop, admin_token=None))
     told = asyncio.create_task(asyncio.to_thread(sys.stdin.readline))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway import collector
 from gateway.app import Gateway, StartupError
 from gateway.clock import EventClock
 from gateway.config import ConfigError, Settings, load_settings
@@ -205,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    collector.tune()
     asyncio.run(_serve(gateway, token, supervised=args.worker is not None))
     return 0
 
@@ -398,6 +400,7 @@ def _replay(args: argparse.Namespace) -> int:
     _setup_logging("WARNING")
     # The households a replay registers have no contacts on purpose: not worth a warning each.
     logging.getLogger("gateway.alerts.book").setLevel(logging.ERROR)
+    collector.tune()
     try:
         report = replay_file(
             settings,
