@@ -148,10 +148,10 @@ class Detector:
         self._stopping = False
         self._event_tick: datetime | None = None
         self.event_ticks = isinstance(clock, EventClock)
+        """Time is the readings' (event time): `take` ticks the minutes they pass between them."""
         self.event_ticks_at_once = EVENT_TICKS_AT_ONCE
         """On event time, the most minutes ticked one by one when the readings jump ahead;
         beyond, the rules tick once at the new time (a backlog after days offline)."""
-        """Time is the readings' (event time): `take` ticks the minutes they pass between them."""
         self.follow_time: Callable[[datetime], None] | None = None
         """Set by a replay, whose manual clock follows event time: called with each tick's
         time, and each reading's before the alerts it changes are stored."""
