@@ -30,6 +30,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -87,10 +88,9 @@ def replay_in_parts(
     try:
         for part in range(parts):
             mine, theirs = context.Pipe()
+            job = _Part(settings, path, labels, part, parts, start)
             process = context.Process(
-                target=_replay_part,
-                args=(settings, path, labels, part, parts, start, theirs),
-                name=f"replay-part-{part}",
+                target=_replay_part, args=(job, theirs), name=f"replay-part-{part}"
             )
             process.start()
             theirs.close()
@@ -156,52 +156,39 @@ def _receive(link: Connection, expected: str) -> object:
     return value
 
 
-def _replay_part(
-    settings: Settings,
-    path: Path,
-    labels: list[Incident],
-    part: int,
-    parts: int,
-    start: float | None,
-    link: Connection,
-) -> None:
+@dataclass(frozen=True)
+class _Part:
+    """What a forked process replays: one part of the households of a recording."""
+
+    settings: Settings
+    path: Path
+    labels: list[Incident]
+    part: int
+    parts: int
+    start: float | None
+    """The recording's first time (the clock starts there, as one process's would)."""
+
+
+def _replay_part(job: _Part, link: Connection) -> None:
     """A forked process: replay one part, tick on as far as the furthest part, send back."""
     try:
         with tempfile.TemporaryDirectory(prefix="gateway-replay-") as folder:
-            result = asyncio.run(
-                _part(
-                    throwaway_settings(settings, Path(folder)),
-                    path,
-                    labels,
-                    part,
-                    parts,
-                    start,
-                    link,
-                )
-            )
+            result = asyncio.run(_part(job, throwaway_settings(job.settings, Path(folder)), link))
     except RecordingError as exc:
         link.send(("error", str(exc)))
         return
     link.send(("done", result))
 
 
-async def _part(
-    settings: Settings,
-    path: Path,
-    labels: list[Incident],
-    part: int,
-    parts: int,
-    start: float | None,
-    link: Connection,
-) -> tuple[ReplayReport, str]:
+async def _part(job: _Part, settings: Settings, link: Connection) -> tuple[ReplayReport, str]:
     out = io.StringIO()
-    clock = ManualClock(datetime.fromtimestamp(start or 0.0, UTC))
+    clock = ManualClock(datetime.fromtimestamp(job.start or 0.0, UTC))
     async with Replay(settings, clock, out, disposable=True) as replay:
         replay.tick_every_minute()
-        own = [i for i in labels if part_of(i.household_id, parts) == part]
+        own = [i for i in job.labels if part_of(i.household_id, job.parts) == job.part]
         marked = await mark_away(replay.core, own)
-        messages = checked(read_recording(path))
-        report = await replay.run(messages, keeper(replay.core.sources, part, parts))
+        messages = checked(read_recording(job.path))
+        report = await replay.run(messages, keeper(replay.core.sources, job.part, job.parts))
         report.away_periods = marked
         link.send(("ticked", replay.ticked_through))
         furthest: datetime | None = link.recv()
